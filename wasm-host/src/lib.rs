@@ -1,0 +1,12 @@
+//! kiln's native server: runs the kiln WASI-HTTP component in wasmtime over
+//! a persistent `wasi:keyvalue` store.
+
+pub mod cli;
+mod cache;
+pub mod keyvalue;
+pub mod runtime;
+pub mod server;
+pub mod store;
+
+pub use runtime::{Body, Limits};
+pub use server::{COMPONENT_WASM, Config, Server, serve};
