@@ -1,1 +1,849 @@
-//! (in progress)
+//! Pyroscope's outputs of a merged [`StackTree`]: the flame graph of
+//! `SelectMergeStacktraces` / `/pyroscope/render`, and the `PROFILE_FORMAT_TREE`
+//! bytes (also the legacy `/ingest?format=tree` input), both truncated to
+//! `max_nodes` (spec `query.md` §4.2–4.4).
+//!
+//! Every walk uses an explicit stack (stacks can be thousands of frames deep),
+//! reads per-node totals from one flat vector and children from a
+//! [`ChildIndex`], and only clones the names it emits.
+
+use alloc::borrow::Cow;
+use alloc::collections::BinaryHeap;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cmp::Reverse;
+
+use kiln_proto::querier::v1::{FlameGraph, Level};
+
+use crate::tree::{ChildIndex, StackTree};
+
+/// Name of the synthetic node that replaces truncated siblings.
+pub const OTHER: &str = "other";
+/// Name of the flame graph's root (`names[0]`).
+pub const TOTAL: &str = "total";
+
+const ROOT: u32 = StackTree::ROOT;
+/// Stands for a synthetic `other` node in walks (never a real node id: ids
+/// are `< u32::MAX` because the root takes one).
+const SYNTHETIC_OTHER: u32 = u32::MAX;
+
+/// The smallest total a node needs to survive truncation to `max_nodes`:
+/// the `max_nodes`-th largest node total, or 0 (keep everything) when the tree
+/// has at most `max_nodes` nodes or `max_nodes` is 0.
+///
+/// `totals` and `index` describe the tree (from [`StackTree::totals`] and
+/// [`StackTree::child_index`]); the root does not count as a node. As in
+/// Pyroscope, a min-heap of the best `max_nodes` totals is filled by a DFS that
+/// skips subtrees whose total cannot enter the heap (a child's total never
+/// exceeds its parent's), so only a small part of a large tree is visited.
+pub fn min_value(totals: &[i64], index: &ChildIndex, max_nodes: usize) -> i64 {
+    let node_count = totals.len().saturating_sub(1);
+    if max_nodes == 0 || node_count <= max_nodes {
+        return 0;
+    }
+    let mut heap: BinaryHeap<Reverse<i64>> = BinaryHeap::with_capacity(max_nodes);
+    let mut stack: Vec<u32> = index.children(ROOT).to_vec();
+    while let Some(node) = stack.pop() {
+        let total = totals[node as usize];
+        if heap.len() < max_nodes {
+            heap.push(Reverse(total));
+        } else {
+            // Full heap: the node only matters if it beats the smallest kept.
+            let Some(mut smallest) = heap.peek_mut() else {
+                continue;
+            };
+            if total <= smallest.0 {
+                continue;
+            }
+            *smallest = Reverse(total);
+        }
+        stack.extend_from_slice(index.children(node));
+    }
+    // More nodes than max_nodes exist and none is skipped before the heap is
+    // full, so it is full here.
+    heap.peek().map_or(0, |r| r.0)
+}
+
+/// One node waiting on the flame graph walk's stack.
+struct Frame {
+    /// Tree node id, or `SYNTHETIC_OTHER`.
+    node: u32,
+    depth: usize,
+    /// Absolute x: where the node's span starts.
+    x: i64,
+    total: i64,
+}
+
+/// Pyroscope's flame graph of `tree` truncated to `max_nodes` (0 = no limit).
+///
+/// Layout (spec §4.3): a node's self occupies the left of its span, then its
+/// kept children sorted by name, then one synthetic `other` holding the
+/// summed totals of the dropped children (and of any child already named
+/// `other`). `levels[d]` lists the nodes at depth d as
+/// `[x_delta, total, self, name_index]`, by increasing x, with
+/// `x_delta = x - (x_prev + total_prev)`. `names` is in visit order of a DFS
+/// that takes the last child first, as Pyroscope's, with `names[0] = "total"`.
+/// The root's total is the tree's total whatever is cut.
+pub fn flamegraph(tree: &StackTree, max_nodes: usize) -> FlameGraph {
+    let totals = tree.totals();
+    let index = tree.child_index();
+    let min_val = min_value(&totals, &index, max_nodes);
+    let other_name = tree.lookup_name(OTHER);
+
+    // Flame graph name index per tree name id, given on first emission. Names
+    // are deduplicated by string like Pyroscope: a frame called "total" shares
+    // index 0, and `other` shares the slot of a frame called "other".
+    const UNSET: u32 = u32::MAX;
+    let mut name_index = vec![UNSET; tree.names().len()];
+    let mut names = vec![String::from(TOTAL)];
+    if let Some(id) = tree.lookup_name(TOTAL) {
+        name_index[id as usize] = 0;
+    }
+    let mut other_index = UNSET; // when no frame is called "other"
+    let mut index_of = |slot: &mut u32, name: &str| -> i64 {
+        if *slot == UNSET {
+            *slot = names.len() as u32;
+            names.push(String::from(name));
+        }
+        i64::from(*slot)
+    };
+
+    // Nodes are appended to their level in visit order as reversed tuples
+    // [name, self, total, x]. The walk visits each level right to left, so
+    // reversing a level's vector at the end yields ascending x with tuples in
+    // the right field order, without sorting.
+    let mut levels: Vec<Vec<i64>> = Vec::new();
+    let mut max_self = 0;
+    let mut stack = vec![Frame {
+        node: ROOT,
+        depth: 0,
+        x: 0,
+        total: totals[ROOT as usize],
+    }];
+    let mut kept: Vec<u32> = Vec::new();
+    while let Some(f) = stack.pop() {
+        let (self_value, name) = match f.node {
+            ROOT => (0, 0),
+            SYNTHETIC_OTHER => {
+                let slot = match other_name {
+                    Some(id) => &mut name_index[id as usize],
+                    None => &mut other_index,
+                };
+                (f.total, index_of(slot, OTHER))
+            }
+            node => {
+                let id = tree.name_id_of(node);
+                (
+                    tree.self_of(node),
+                    index_of(&mut name_index[id as usize], tree.name(id)),
+                )
+            }
+        };
+        max_self = max_self.max(self_value);
+        if f.depth == levels.len() {
+            levels.push(Vec::new());
+        }
+        levels[f.depth].extend_from_slice(&[name, self_value, f.total, f.x]);
+        if f.node == SYNTHETIC_OTHER {
+            continue;
+        }
+
+        kept.clear();
+        let mut other_total = 0;
+        for &child in index.children(f.node) {
+            let total = totals[child as usize];
+            if total >= min_val && Some(tree.name_id_of(child)) != other_name {
+                kept.push(child);
+            } else {
+                other_total += total;
+            }
+        }
+        // Siblings have distinct names, so the unstable sort is deterministic.
+        kept.sort_unstable_by(|&a, &b| tree.name_of(a).cmp(tree.name_of(b)));
+        let mut x = f.x + self_value;
+        for &child in &kept {
+            let total = totals[child as usize];
+            stack.push(Frame {
+                node: child,
+                depth: f.depth + 1,
+                x,
+                total,
+            });
+            x += total;
+        }
+        if other_total != 0 {
+            stack.push(Frame {
+                node: SYNTHETIC_OTHER,
+                depth: f.depth + 1,
+                x,
+                total: other_total,
+            });
+        }
+    }
+
+    let levels = levels
+        .into_iter()
+        .map(|mut values| {
+            values.reverse();
+            let mut end = 0; // x + total of the previous node on this level
+            for node in values.chunks_exact_mut(4) {
+                let x = node[0];
+                node[0] = x - end;
+                end = x + node[1];
+            }
+            Level { values }
+        })
+        .collect();
+    FlameGraph {
+        names,
+        levels,
+        total: totals[ROOT as usize],
+        max_self,
+    }
+}
+
+/// Walks the tree truncated to `max_nodes` in pre-order as Pyroscope's
+/// `MarshalTruncate` does, calling `visit(name, self, child_count)` per node,
+/// starting with the root (name `""`, self 0).
+///
+/// Children whose total is below `minVal` are dropped; their totals are added
+/// to the self of a child named `other` (an existing one is always kept, with
+/// its subtree) or of a new `other` leaf. Children are visited in reverse name
+/// order (Pyroscope pushes them sorted on a stack).
+fn walk_truncated(tree: &StackTree, max_nodes: usize, mut visit: impl FnMut(&str, i64, usize)) {
+    /// A node to visit, with the dropped total it absorbs.
+    struct Item {
+        node: u32,
+        extra_self: i64,
+    }
+    let name_of = |item: &Item| match item.node {
+        SYNTHETIC_OTHER => OTHER,
+        node => tree.name_of(node),
+    };
+
+    let totals = tree.totals();
+    let index = tree.child_index();
+    let min_val = min_value(&totals, &index, max_nodes);
+    let other_name = tree.lookup_name(OTHER);
+
+    let mut stack = vec![Item {
+        node: ROOT,
+        extra_self: 0,
+    }];
+    let mut kept: Vec<Item> = Vec::new();
+    while let Some(item) = stack.pop() {
+        if item.node == SYNTHETIC_OTHER {
+            visit(OTHER, item.extra_self, 0);
+            continue;
+        }
+        kept.clear();
+        let mut dropped = 0;
+        let mut existing_other = None;
+        for &child in index.children(item.node) {
+            let is_other = Some(tree.name_id_of(child)) == other_name;
+            if is_other {
+                existing_other = Some(kept.len());
+            }
+            if is_other || totals[child as usize] >= min_val {
+                kept.push(Item {
+                    node: child,
+                    extra_self: 0,
+                });
+            } else {
+                dropped += totals[child as usize];
+            }
+        }
+        if dropped > 0 {
+            match existing_other {
+                Some(i) => kept[i].extra_self += dropped,
+                None => kept.push(Item {
+                    node: SYNTHETIC_OTHER,
+                    extra_self: dropped,
+                }),
+            }
+        }
+        kept.sort_unstable_by(|a, b| name_of(a).cmp(name_of(b)));
+        let self_value = if item.node == ROOT {
+            0
+        } else {
+            tree.self_of(item.node)
+        };
+        visit(name_of(&item), self_value + item.extra_self, kept.len());
+        stack.append(&mut kept);
+    }
+}
+
+/// The `PROFILE_FORMAT_TREE` bytes of `tree` truncated to `max_nodes`
+/// (0 = no limit): pre-order DFS, per node `uvarint(len(name))`, name,
+/// `uvarint(self)`, `uvarint(child_count)`, starting with a virtual root with
+/// empty name and self 0. An empty tree gives empty bytes.
+pub fn tree_bytes(tree: &StackTree, max_nodes: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    if tree.is_empty() {
+        return out;
+    }
+    let emitted = if max_nodes == 0 {
+        tree.node_count()
+    } else {
+        tree.node_count().min(max_nodes)
+    };
+    out.reserve(16 * (emitted + 1));
+    walk_truncated(tree, max_nodes, |name, self_value, children| {
+        put_uvarint(&mut out, name.len() as u64);
+        out.extend_from_slice(name.as_bytes());
+        // Negative values cannot occur in Pyroscope's trees; they wrap as its
+        // uint64 conversion does.
+        put_uvarint(&mut out, self_value as u64);
+        put_uvarint(&mut out, children as u64);
+    });
+    out
+}
+
+/// `tree` truncated to `max_nodes` exactly as [`tree_bytes`] truncates it
+/// (`other` nodes included), as a new tree. This is what Pyroscope's storage
+/// backend hands its query frontend, which may truncate again when it builds
+/// the flame graph.
+pub fn truncate(tree: &StackTree, max_nodes: usize) -> StackTree {
+    let mut builder = PreorderBuilder::new();
+    walk_truncated(tree, max_nodes, |name, self_value, children| {
+        builder.node(name, self_value, children as u64);
+    });
+    builder.tree
+}
+
+/// Why [`parse_tree_bytes`] rejected its input.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TreeBytesError {
+    #[error("malformed tree bytes: unexpected end of input")]
+    UnexpectedEnd,
+    #[error("malformed tree bytes: varint overflows 64 bits")]
+    VarintOverflow,
+    #[error("tree node name length {len} exceeds the limit {max}")]
+    NameTooLong { len: u64, max: u64 },
+    #[error("tree node child count {count} exceeds the limit {max}")]
+    TooManyChildren { count: u64, max: u64 },
+}
+
+/// Limits checked while parsing tree bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TreeLimits {
+    /// Longest accepted node name, in bytes.
+    pub max_name_len: u64,
+    /// Most children accepted under one node.
+    pub max_children: u64,
+}
+
+impl TreeLimits {
+    pub const UNLIMITED: TreeLimits = TreeLimits {
+        max_name_len: u64::MAX,
+        max_children: u64::MAX,
+    };
+    /// Pyroscope's `/ingest` defaults (spec `ingest.md` §5.4):
+    /// `max_profile_symbol_value_length` and `max_profile_stacktrace_samples`.
+    pub const INGEST: TreeLimits = TreeLimits {
+        max_name_len: 65535,
+        max_children: 16000,
+    };
+}
+
+/// Parses tree bytes (the `PROFILE_FORMAT_TREE` layout, also the legacy
+/// `/ingest` `tree` format) without limits. See [`parse_tree_bytes_with_limits`].
+pub fn parse_tree_bytes(bytes: &[u8]) -> Result<StackTree, TreeBytesError> {
+    parse_tree_bytes_with_limits(bytes, TreeLimits::UNLIMITED)
+}
+
+/// Parses tree bytes into a [`StackTree`].
+///
+/// The first node is the root: its name and self are ignored. Siblings with
+/// the same name merge. As in Pyroscope, empty input is an empty tree and
+/// bytes after the last node are ignored; names that are not UTF-8 are
+/// converted lossily; self values are read as `uint64` and cast to `i64`.
+pub fn parse_tree_bytes_with_limits(
+    bytes: &[u8],
+    limits: TreeLimits,
+) -> Result<StackTree, TreeBytesError> {
+    let mut builder = PreorderBuilder::new();
+    let mut rest = bytes;
+    while !rest.is_empty() && !builder.done() {
+        let name_len = get_uvarint(&mut rest)?;
+        if name_len > limits.max_name_len {
+            return Err(TreeBytesError::NameTooLong {
+                len: name_len,
+                max: limits.max_name_len,
+            });
+        }
+        let name_len = usize::try_from(name_len).map_err(|_| TreeBytesError::UnexpectedEnd)?;
+        if name_len > rest.len() {
+            return Err(TreeBytesError::UnexpectedEnd);
+        }
+        let (name, tail) = rest.split_at(name_len);
+        rest = tail;
+        let self_value = get_uvarint(&mut rest)? as i64;
+        let children = get_uvarint(&mut rest)?;
+        if children > limits.max_children {
+            return Err(TreeBytesError::TooManyChildren {
+                count: children,
+                max: limits.max_children,
+            });
+        }
+        let name = match core::str::from_utf8(name) {
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => String::from_utf8_lossy(name),
+        };
+        builder.node(&name, self_value, children);
+    }
+    if builder.started() && !builder.done() {
+        return Err(TreeBytesError::UnexpectedEnd);
+    }
+    Ok(builder.tree)
+}
+
+/// Rebuilds a tree from a pre-order stream of `(name, self, child_count)`.
+struct PreorderBuilder {
+    tree: StackTree,
+    /// Open nodes and how many of their children are still to come.
+    open: Vec<(u32, u64)>,
+    started: bool,
+}
+
+impl PreorderBuilder {
+    fn new() -> Self {
+        PreorderBuilder {
+            tree: StackTree::new(),
+            open: Vec::new(),
+            started: false,
+        }
+    }
+
+    fn started(&self) -> bool {
+        self.started
+    }
+
+    /// True once the root and all announced descendants were read.
+    fn done(&self) -> bool {
+        self.started && self.open.is_empty()
+    }
+
+    /// Adds the next node. Must not be called once `done()`.
+    fn node(&mut self, name: &str, self_value: i64, children: u64) {
+        let node = if !self.started {
+            self.started = true;
+            ROOT
+        } else {
+            let Some(top) = self.open.last_mut() else {
+                debug_assert!(false, "node after the end of the tree");
+                return;
+            };
+            top.1 -= 1;
+            let parent = top.0;
+            if top.1 == 0 {
+                self.open.pop();
+            }
+            let name = self.tree.intern(name);
+            self.tree.child(parent, name)
+        };
+        // The root's self is dropped by `add_self`.
+        self.tree.add_self(node, self_value);
+        if children > 0 {
+            self.open.push((node, children));
+        }
+    }
+}
+
+fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Reads a Go `binary.Uvarint` (LEB128, at most 10 bytes) off the front of `rest`.
+fn get_uvarint(rest: &mut &[u8]) -> Result<u64, TreeBytesError> {
+    let mut v = 0u64;
+    for (i, &b) in rest.iter().enumerate() {
+        if i == 9 && b > 1 {
+            return Err(TreeBytesError::VarintOverflow);
+        }
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            *rest = &rest[i + 1..];
+            return Ok(v);
+        }
+        if i == 9 {
+            return Err(TreeBytesError::VarintOverflow);
+        }
+    }
+    Err(TreeBytesError::UnexpectedEnd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+    use alloc::vec;
+
+    fn tree(stacks: &[(&str, i64)]) -> StackTree {
+        let mut t = StackTree::new();
+        for (s, v) in stacks {
+            t.insert(s.split(';'), *v);
+        }
+        t
+    }
+
+    fn pairs(v: &[(&str, i64)]) -> Vec<(String, i64)> {
+        v.iter().map(|(s, n)| (s.to_string(), *n)).collect()
+    }
+
+    fn levels(fg: &FlameGraph) -> Vec<Vec<i64>> {
+        fg.levels.iter().map(|l| l.values.clone()).collect()
+    }
+
+    /// Decodes a flame graph back into collapsed stacks (non-zero selfs): a
+    /// node's parent is the node one level up whose span contains its x.
+    fn decode(fg: &FlameGraph) -> Vec<(String, i64)> {
+        // Per level: (x, total, self, name, path).
+        let mut rows: Vec<Vec<(i64, i64, i64, String)>> = Vec::new();
+        let mut out = Vec::new();
+        for (depth, level) in fg.levels.iter().enumerate() {
+            let mut row = Vec::new();
+            let mut end = 0;
+            for v in level.values.chunks_exact(4) {
+                let x = end + v[0];
+                end = x + v[1];
+                let name = &fg.names[v[3] as usize];
+                let path = if depth == 0 {
+                    String::new()
+                } else {
+                    let parent = rows[depth - 1]
+                        .iter()
+                        .find(|(px, pt, ps, _)| x >= px + ps && x < px + pt)
+                        .unwrap_or_else(|| panic!("no parent for x={x} at depth {depth}"));
+                    if parent.3.is_empty() {
+                        name.clone()
+                    } else {
+                        alloc::format!("{};{}", parent.3, name)
+                    }
+                };
+                if depth > 0 && v[2] != 0 {
+                    out.push((path.clone(), v[2]));
+                }
+                row.push((x, v[1], v[2], path));
+            }
+            rows.push(row);
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// Small deterministic PRNG (xorshift64).
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    fn random_tree(seed: u64, stacks: usize, alphabet: &[&str]) -> StackTree {
+        let mut rng = Rng(seed);
+        let mut t = StackTree::new();
+        for _ in 0..stacks {
+            let depth = 1 + (rng.next() % 7) as usize;
+            let stack: Vec<&str> = (0..depth)
+                .map(|_| alphabet[(rng.next() % alphabet.len() as u64) as usize])
+                .collect();
+            t.insert(stack, (rng.next() % 50) as i64 + 1);
+        }
+        t
+    }
+
+    #[test]
+    fn spec_worked_example() {
+        let t = tree(&[("a;b", 3), ("a;c", 2), ("d", 5)]);
+        let fg = flamegraph(&t, 8192);
+        assert_eq!(fg.names, ["total", "d", "a", "c", "b"]);
+        assert_eq!(
+            levels(&fg),
+            [
+                vec![0, 10, 0, 0],
+                vec![0, 5, 0, 2, 0, 5, 5, 1],
+                vec![0, 3, 3, 4, 0, 2, 2, 3]
+            ]
+        );
+        assert_eq!(fg.total, 10);
+        assert_eq!(fg.max_self, 5);
+    }
+
+    #[test]
+    fn empty_tree() {
+        let fg = flamegraph(&StackTree::new(), 8192);
+        assert_eq!(fg.names, ["total"]);
+        assert_eq!(levels(&fg), [vec![0, 0, 0, 0]]);
+        assert_eq!((fg.total, fg.max_self), (0, 0));
+        assert!(tree_bytes(&StackTree::new(), 8192).is_empty());
+        assert!(parse_tree_bytes(&[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn self_comes_before_children_and_gaps_are_deltas() {
+        // a has self 4 and children b (3), c (2); x of b = 4, c = 7.
+        let t = tree(&[("a", 4), ("a;c", 2), ("a;b", 3), ("e;f", 1)]);
+        let fg = flamegraph(&t, 0);
+        assert_eq!(fg.names, ["total", "e", "f", "a", "c", "b"]);
+        assert_eq!(
+            levels(&fg),
+            [
+                vec![0, 10, 0, 0],
+                vec![0, 9, 4, 3, 0, 1, 0, 1],
+                // b at x=4 (after a's self), c at 7, f at 9.
+                vec![4, 3, 3, 5, 0, 2, 2, 4, 0, 1, 1, 2],
+            ]
+        );
+        assert_eq!(fg.max_self, 4);
+        assert_eq!(decode(&fg), t.collapsed());
+    }
+
+    #[test]
+    fn truncation_sums_dropped_siblings_into_other() {
+        // Node totals: a 10, a;x 6, a;y 3, a;z 1, b 2, b;w 2, c 1 → 7 nodes.
+        let t = tree(&[("a;x", 6), ("a;y", 3), ("a;z", 1), ("b;w", 2), ("c", 1)]);
+        assert_eq!(t.node_count(), 7);
+        let idx = t.child_index();
+        let totals = t.totals();
+        // 3rd largest total is 3: a, x, y kept; b and c (3) and z (1) dropped.
+        assert_eq!(min_value(&totals, &idx, 3), 3);
+        assert_eq!(min_value(&totals, &idx, 7), 0);
+        assert_eq!(min_value(&totals, &idx, 0), 0);
+        let fg = flamegraph(&t, 3);
+        assert_eq!(fg.total, 13);
+        assert_eq!(
+            decode(&fg),
+            pairs(&[("a;other", 1), ("a;x", 6), ("a;y", 3), ("other", 3)])
+        );
+        assert_eq!(fg.names, ["total", "other", "a", "y", "x"]);
+        assert_eq!(
+            levels(&fg),
+            [
+                vec![0, 13, 0, 0],
+                vec![0, 10, 0, 2, 0, 3, 3, 1],
+                vec![0, 6, 6, 4, 0, 3, 3, 3, 0, 1, 1, 1],
+            ]
+        );
+        assert_eq!(fg.max_self, 6);
+        // With ties at minVal every tied node stays.
+        let ties = tree(&[("p", 1), ("q", 1), ("r", 1)]);
+        assert_eq!(decode(&flamegraph(&ties, 2)), ties.collapsed());
+    }
+
+    #[test]
+    fn existing_other_nodes_fold_into_the_synthetic_one() {
+        let t = tree(&[("other;x", 4), ("other", 1), ("a", 2), ("a;other", 3)]);
+        let fg = flamegraph(&t, 0);
+        assert_eq!(
+            decode(&fg),
+            pairs(&[("a", 2), ("a;other", 3), ("other", 5)])
+        );
+        // "other" gets one slot in names, shared by every `other` node.
+        assert_eq!(fg.names.iter().filter(|n| *n == "other").count(), 1);
+        assert_eq!(fg.total, 10);
+    }
+
+    #[test]
+    fn frame_named_total_shares_index_zero() {
+        let t = tree(&[("total;a", 1), ("", 2)]);
+        let fg = flamegraph(&t, 0);
+        assert_eq!(fg.names, ["total", "a", ""]);
+        assert_eq!(levels(&fg)[1], [0, 2, 2, 2, 0, 1, 0, 0]);
+    }
+
+    #[test]
+    fn min_value_matches_sorting_all_totals() {
+        for seed in 1..20u64 {
+            let t = random_tree(seed * 7919, 300, &["a", "b", "c", "d", "e", "f"]);
+            let totals = t.totals();
+            let idx = t.child_index();
+            let mut sorted: Vec<i64> = totals[1..].to_vec();
+            sorted.sort_unstable_by(|a, b| b.cmp(a));
+            for k in [1, 2, 5, 17, 100, sorted.len() - 1] {
+                assert_eq!(
+                    min_value(&totals, &idx, k),
+                    sorted[k - 1],
+                    "seed {seed} k {k}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn flamegraph_is_the_truncated_tree() {
+        for seed in 1..12u64 {
+            let t = random_tree(seed * 104_729, 400, &["a", "b", "c", "d", "e", "f", "g"]);
+            let fg = flamegraph(&t, 0);
+            assert_eq!(decode(&fg), t.collapsed());
+            assert_eq!(fg.total, t.total());
+            let max_self = t.collapsed().iter().map(|(_, v)| *v).max().unwrap();
+            assert_eq!(fg.max_self, max_self);
+            for max_nodes in [1, 10, 50, 200] {
+                let fg = flamegraph(&t, max_nodes);
+                let cut = truncate(&t, max_nodes);
+                assert_eq!(
+                    decode(&fg),
+                    cut.collapsed(),
+                    "seed {seed} max_nodes {max_nodes}"
+                );
+                assert_eq!(fg.total, t.total());
+                assert_eq!(cut.total(), t.total());
+                assert_eq!(fg.levels[0].values[1], t.total());
+            }
+        }
+    }
+
+    #[test]
+    fn tree_bytes_layout() {
+        let t = tree(&[("a;b", 3), ("a;c", 2), ("d", 5)]);
+        let bytes = tree_bytes(&t, 0);
+        // Root, then children last-to-first: d, a, then a's children c, b.
+        #[rustfmt::skip]
+        let expected = [
+            0, 0, 2,
+            1, b'd', 5, 0,
+            1, b'a', 0, 2,
+            1, b'c', 2, 0,
+            1, b'b', 3, 0,
+        ];
+        assert_eq!(bytes, expected);
+        // Truncated to 1 node: minVal = 5, both a and d stay, a's children go.
+        let bytes = tree_bytes(&t, 1);
+        #[rustfmt::skip]
+        let expected = [
+            0, 0, 2,
+            1, b'd', 5, 0,
+            1, b'a', 0, 1,
+            5, b'o', b't', b'h', b'e', b'r', 5, 0,
+        ];
+        assert_eq!(bytes, expected);
+    }
+
+    #[test]
+    fn tree_bytes_round_trip() {
+        for seed in 1..10u64 {
+            let t = random_tree(seed * 15_485_863, 300, &["a", "b", "c", "dd", "éé", ""]);
+            let back = parse_tree_bytes(&tree_bytes(&t, 0)).unwrap();
+            assert_eq!(back.collapsed(), t.collapsed());
+            assert_eq!(back.node_count(), t.node_count());
+            for max_nodes in [1, 7, 40] {
+                let back = parse_tree_bytes(&tree_bytes(&t, max_nodes)).unwrap();
+                assert_eq!(back.collapsed(), truncate(&t, max_nodes).collapsed());
+                assert_eq!(back.total(), t.total());
+            }
+        }
+        // Large values use multi-byte varints.
+        let big = tree(&[("x;y", 1 << 40), ("x", 300)]);
+        assert_eq!(
+            parse_tree_bytes(&tree_bytes(&big, 0)).unwrap().collapsed(),
+            big.collapsed()
+        );
+    }
+
+    #[test]
+    fn tree_bytes_keeps_an_existing_other_and_adds_to_it() {
+        // Totals: a 10, other 2, other;k 2, b 1, c 1 → max_nodes 2 → minVal 2.
+        let t = tree(&[("a", 10), ("other;k", 2), ("b", 1), ("c", 1)]);
+        let back = parse_tree_bytes(&tree_bytes(&t, 2)).unwrap();
+        assert_eq!(
+            back.collapsed(),
+            pairs(&[("a", 10), ("other", 2), ("other;k", 2)])
+        );
+        assert_eq!(back.total(), t.total());
+        // The flame graph folds it all into one `other` leaf instead.
+        assert_eq!(
+            decode(&flamegraph(&t, 2)),
+            pairs(&[("a", 10), ("other", 4)])
+        );
+    }
+
+    #[test]
+    fn parse_merges_duplicate_siblings_and_ignores_root_and_trailing_bytes() {
+        #[rustfmt::skip]
+        let bytes = [
+            4, b'r', b'o', b'o', b't', 9, 3, // root name and self are ignored
+            1, b'a', 1, 0,
+            1, b'b', 2, 1,
+            1, b'c', 4, 0,
+            1, b'a', 3, 0,
+            0xde, 0xad, // trailing garbage
+        ];
+        let t = parse_tree_bytes(&bytes).unwrap();
+        assert_eq!(t.collapsed(), pairs(&[("a", 4), ("b", 2), ("b;c", 4)]));
+        assert_eq!(t.total(), 10);
+    }
+
+    #[test]
+    fn parse_errors() {
+        let good = tree_bytes(&tree(&[("a;b", 3), ("c", 1)]), 0);
+        for cut in 1..good.len() {
+            assert_eq!(
+                parse_tree_bytes(&good[..cut]).unwrap_err(),
+                TreeBytesError::UnexpectedEnd,
+                "cut at {cut}"
+            );
+        }
+        // Name longer than the input.
+        assert_eq!(
+            parse_tree_bytes(&[0, 0, 1, 9, b'a']).unwrap_err(),
+            TreeBytesError::UnexpectedEnd
+        );
+        let overflow = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f];
+        assert_eq!(
+            parse_tree_bytes(&overflow).unwrap_err(),
+            TreeBytesError::VarintOverflow
+        );
+        let max = [
+            0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0,
+        ];
+        assert!(parse_tree_bytes(&max).unwrap().is_empty());
+        // Limits.
+        let long = tree_bytes(&tree(&[("abcdef", 1)]), 0);
+        let limits = TreeLimits {
+            max_name_len: 5,
+            max_children: 10,
+        };
+        assert_eq!(
+            parse_tree_bytes_with_limits(&long, limits).unwrap_err(),
+            TreeBytesError::NameTooLong { len: 6, max: 5 }
+        );
+        let wide = tree_bytes(&tree(&[("a", 1), ("b", 1), ("c", 1)]), 0);
+        let limits = TreeLimits {
+            max_name_len: 5,
+            max_children: 2,
+        };
+        assert_eq!(
+            parse_tree_bytes_with_limits(&wide, limits).unwrap_err(),
+            TreeBytesError::TooManyChildren { count: 3, max: 2 }
+        );
+        assert!(parse_tree_bytes_with_limits(&wide, TreeLimits::INGEST).is_ok());
+        // Names that are not UTF-8 are kept lossily.
+        let t = parse_tree_bytes(&[0, 0, 1, 2, 0xff, b'x', 1, 0]).unwrap();
+        assert_eq!(t.collapsed(), pairs(&[("\u{fffd}x", 1)]));
+    }
+
+    #[test]
+    fn deep_trees_need_no_recursion() {
+        let depth = 20_000;
+        let frames: Vec<String> = (0..depth).map(|i| alloc::format!("f{}", i % 3)).collect();
+        let mut t = StackTree::new();
+        t.insert(frames.iter().map(String::as_str), 7);
+        t.insert(frames[..depth / 2].iter().map(String::as_str), 1);
+        let fg = flamegraph(&t, 0);
+        assert_eq!(fg.levels.len(), depth + 1);
+        assert_eq!(fg.total, 8);
+        let back = parse_tree_bytes(&tree_bytes(&t, 0)).unwrap();
+        assert_eq!(back.collapsed(), t.collapsed());
+        // minVal = 8 keeps the first half of the chain; the rest becomes `other`.
+        assert_eq!(flamegraph(&t, 10).levels.len(), depth / 2 + 2);
+    }
+}

@@ -39,7 +39,11 @@ pub enum SelectorError {
     /// Syntax error, formatted like Prometheus (`1:7: parse error: …`) because
     /// Pyroscope passes that text through in its 400 responses.
     #[error("{line}:{col}: parse error: {msg}")]
-    Parse { line: usize, col: usize, msg: String },
+    Parse {
+        line: usize,
+        col: usize,
+        msg: String,
+    },
     /// A `=~` / `!~` value that is not a valid regular expression.
     #[error("error parsing regexp: {0}")]
     Regex(String),
@@ -299,7 +303,11 @@ impl Parser<'_> {
     }
 
     /// The inside of `{…}`, after the opening brace.
-    fn braces(&mut self, sel: &mut Selector, mut has_metric_name: bool) -> Result<(), SelectorError> {
+    fn braces(
+        &mut self,
+        sel: &mut Selector,
+        mut has_metric_name: bool,
+    ) -> Result<(), SelectorError> {
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
@@ -328,7 +336,11 @@ impl Parser<'_> {
     }
 
     /// One matcher, or a lone quoted metric name.
-    fn item(&mut self, sel: &mut Selector, has_metric_name: &mut bool) -> Result<(), SelectorError> {
+    fn item(
+        &mut self,
+        sel: &mut Selector,
+        has_metric_name: &mut bool,
+    ) -> Result<(), SelectorError> {
         let start = self.pos;
         let name = match self.peek() {
             Some(b'"' | b'\'' | b'`') => {
@@ -599,11 +611,18 @@ mod tests {
     #[test]
     fn metric_names() {
         let s = parse("process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name=\"x\"}").unwrap();
-        assert_eq!(s.metric_name(), Some("process_cpu:cpu:nanoseconds:cpu:nanoseconds"));
+        assert_eq!(
+            s.metric_name(),
+            Some("process_cpu:cpu:nanoseconds:cpu:nanoseconds")
+        );
         assert_eq!(
             m(&s),
             [
-                t("__name__", MatchOp::Eq, "process_cpu:cpu:nanoseconds:cpu:nanoseconds"),
+                t(
+                    "__name__",
+                    MatchOp::Eq,
+                    "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
+                ),
                 t("service_name", MatchOp::Eq, "x"),
             ]
         );
@@ -622,7 +641,10 @@ mod tests {
         let s = parse(r#"{"service.name"="x", "my.metric"}"#).unwrap();
         assert_eq!(
             m(&s),
-            [t("service.name", MatchOp::Eq, "x"), t("__name__", MatchOp::Eq, "my.metric")]
+            [
+                t("service.name", MatchOp::Eq, "x"),
+                t("__name__", MatchOp::Eq, "my.metric")
+            ]
         );
         assert_eq!(s.metric_name(), Some("my.metric"));
         let s = parse(r#"{'a b' =~ `x.*`}"#).unwrap();
@@ -654,7 +676,10 @@ mod tests {
     #[test]
     fn comments() {
         let s = parse("foo # the metric\n{a=\"#1\"} # done").unwrap();
-        assert_eq!(m(&s), [t("__name__", MatchOp::Eq, "foo"), t("a", MatchOp::Eq, "#1")]);
+        assert_eq!(
+            m(&s),
+            [t("__name__", MatchOp::Eq, "foo"), t("a", MatchOp::Eq, "#1")]
+        );
     }
 
     #[test]
@@ -670,7 +695,10 @@ mod tests {
             ]
         );
         // Raw strings keep newlines (minus carriage returns); quoted ones may not.
-        assert_eq!(m(&parse("{a=`x\r\ny`}").unwrap()), [t("a", MatchOp::Eq, "x\ny")]);
+        assert_eq!(
+            m(&parse("{a=`x\r\ny`}").unwrap()),
+            [t("a", MatchOp::Eq, "x\ny")]
+        );
         assert!(parse("{a=\"x\ny\"}").is_err());
         assert!(parse(r#"{a="\q"}"#).is_err());
         assert!(parse(r#"{a="\'"}"#).is_err());
@@ -684,7 +712,10 @@ mod tests {
         assert!(parse(r#"{a=`abc}"#).is_err());
         assert!(parse(r#"{a="abc\"#).is_err());
         // Multi-byte UTF-8 passes through unchanged.
-        assert_eq!(m(&parse("{a=\"żółw\"}").unwrap()), [t("a", MatchOp::Eq, "żółw")]);
+        assert_eq!(
+            m(&parse("{a=\"żółw\"}").unwrap()),
+            [t("a", MatchOp::Eq, "żółw")]
+        );
     }
 
     #[test]
@@ -698,7 +729,17 @@ mod tests {
         assert!(matches!(e, SelectorError::Parse { col: 5, .. }), "{e:?}");
         assert!(e.to_string().contains("error parsing regexp"), "{e}");
         let e = parse("{\na=1}").unwrap_err();
-        assert!(matches!(e, SelectorError::Parse { line: 2, col: 3, .. }), "{e:?}");
+        assert!(
+            matches!(
+                e,
+                SelectorError::Parse {
+                    line: 2,
+                    col: 3,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -712,7 +753,11 @@ mod tests {
         assert!(alt.matches("a"));
         assert!(!alt.matches("abc"));
         // `.` matches newlines (Prometheus compiles `(?s:…)`).
-        assert!(Matcher::new("a", MatchOp::Re, "a.b").unwrap().matches("a\nb"));
+        assert!(
+            Matcher::new("a", MatchOp::Re, "a.b")
+                .unwrap()
+                .matches("a\nb")
+        );
         let nre = Matcher::new("a", MatchOp::Nre, "b.*").unwrap();
         assert!(nre.matches("ab"));
         assert!(!nre.matches("bcd"));

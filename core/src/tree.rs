@@ -323,7 +323,10 @@ mod tests {
     #[test]
     fn insert_and_collapsed() {
         let t = tree(&[("a;b", 3), ("a;c", 2), ("d", 5), ("a;b", 1), ("a", 4)]);
-        assert_eq!(t.collapsed(), pairs(&[("a", 4), ("a;b", 4), ("a;c", 2), ("d", 5)]));
+        assert_eq!(
+            t.collapsed(),
+            pairs(&[("a", 4), ("a;b", 4), ("a;c", 2), ("d", 5)])
+        );
         assert_eq!(t.total(), 15);
         // a, b, c, d
         assert_eq!(t.node_count(), 4);
@@ -384,7 +387,9 @@ mod tests {
         assert_eq!(totals[0], 11);
         assert_eq!(by_name("a", StackTree::ROOT), 6);
         assert_eq!(by_name("d", StackTree::ROOT), 5);
-        let a = t.find_child(StackTree::ROOT, t.lookup_name("a").unwrap()).unwrap();
+        let a = t
+            .find_child(StackTree::ROOT, t.lookup_name("a").unwrap())
+            .unwrap();
         assert_eq!(by_name("b", a), 3);
         assert_eq!(by_name("c", a), 2);
     }
@@ -393,7 +398,8 @@ mod tests {
     fn child_index_lists_children_in_creation_order() {
         let t = tree(&[("a;b", 1), ("d", 1), ("a;c", 1), ("a;b;e", 1)]);
         let idx = t.child_index();
-        let names = |n: u32| -> Vec<&str> { idx.children(n).iter().map(|&c| t.name_of(c)).collect() };
+        let names =
+            |n: u32| -> Vec<&str> { idx.children(n).iter().map(|&c| t.name_of(c)).collect() };
         assert_eq!(names(StackTree::ROOT), ["a", "d"]);
         let a = idx.children(StackTree::ROOT)[0];
         assert_eq!(names(a), ["b", "c"]);
@@ -447,7 +453,9 @@ mod tests {
         let mut all = StackTree::new();
         for i in 0..600 {
             let depth = 1 + (next() % 6) as usize;
-            let stack: Vec<&str> = (0..depth).map(|_| alphabet[(next() % 5) as usize]).collect();
+            let stack: Vec<&str> = (0..depth)
+                .map(|_| alphabet[(next() % 5) as usize])
+                .collect();
             let value = (next() % 100) as i64 + 1;
             parts[i % 3].insert(stack.iter().copied(), value);
             all.insert(stack.iter().copied(), value);
