@@ -1,8 +1,44 @@
-use spin_sdk::http::{IntoResponse, Request, Response};
+//! kiln as a Spin / WASI-HTTP component: routes requests to the Pyroscope API
+//! handlers and keeps its data in wasi:keyvalue. Everything else is the core.
+
+mod api;
+mod connect;
+mod http;
+mod kv;
+
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
 
+use crate::connect::{Call, Code, ConnectError, MAX_MESSAGE_BYTES};
+use crate::http::{BodyError, Reply, RequestHead, read_body};
+
 #[http_component]
-fn handle(req: Request) -> Result<impl IntoResponse, std::convert::Infallible> {
-    let _ = req;
-    Ok(Response::builder().status(200).body("ready").build())
+async fn handle(req: IncomingRequest, out: ResponseOutparam) {
+    route(req).await.send(out).await;
+}
+
+async fn route(req: IncomingRequest) -> Reply {
+    let head = RequestHead::of(&req);
+    if head.path == "/ready" {
+        return Reply::new(200).header("content-type", "text/plain; charset=utf-8").body("ready\n");
+    }
+    if api::is_connect_method(&head.path) {
+        let call = match Call::accept(&head) {
+            Ok(call) => call,
+            Err(reply) => return reply,
+        };
+        let body = match read_body(req, MAX_MESSAGE_BYTES).await {
+            Ok(body) => body,
+            Err(BodyError::TooLarge) => {
+                return ConnectError::new(
+                    Code::ResourceExhausted,
+                    format!("message size is larger than configured max {MAX_MESSAGE_BYTES}"),
+                )
+                .into_reply();
+            }
+            Err(BodyError::Read(e)) => return ConnectError::invalid(format!("read request body: {e}")).into_reply(),
+        };
+        return api::call(&head, &call, &body);
+    }
+    Reply::new(404).header("content-type", "text/plain; charset=utf-8").body("404 page not found\n")
 }

@@ -5,10 +5,21 @@
 
 extern crate alloc;
 
+pub mod error;
+pub mod gzip;
+pub mod ingest;
 pub mod kv;
 pub mod labels;
+pub mod pprof;
+pub mod profile_type;
+pub mod query;
+pub mod segment;
+pub mod store;
+pub mod time;
 
+pub use error::{Error, ErrorKind, Result};
 pub use labels::Labels;
+pub use profile_type::ProfileType;
 pub mod flamegraph;
 pub mod selector;
 pub mod tree;

@@ -1,0 +1,98 @@
+//! Pyroscope's Connect services, method by method: decode, call the core,
+//! encode. No logic of its own beyond choosing the tenant, time and limits.
+
+use kiln_core::ingest::{self, IngestLimits, RawProfile};
+use kiln_core::query::{self, Context, QueryLimits};
+use kiln_core::store::Storage;
+use kiln_proto::push::v1::{PushRequest, PushResponse};
+use kiln_proto::querier::v1::{ProfileTypesRequest, SelectMergeStacktracesRequest, SeriesRequest};
+use kiln_proto::types::v1::{LabelNamesRequest, LabelValuesRequest};
+
+use crate::connect::{Call, Code, ConnectError};
+use crate::http::{Reply, RequestHead};
+use crate::kv::WasiKv;
+
+/// Single-tenant mode: every request runs as Pyroscope's default tenant.
+const TENANT: &str = "anonymous";
+
+/// Querier methods Pyroscope serves that kiln does not serve yet.
+const NOT_YET: [&str; 7] = [
+    "SelectMergeSpanProfile",
+    "SelectMergeProfile",
+    "SelectSeries",
+    "SelectHeatmap",
+    "Diff",
+    "GetProfileStats",
+    "AnalyzeQuery",
+];
+
+pub fn is_connect_method(path: &str) -> bool {
+    path == "/push.v1.PusherService/Push"
+        || path.strip_prefix("/querier.v1.QuerierService/").is_some_and(|m| {
+            matches!(m, "ProfileTypes" | "LabelNames" | "LabelValues" | "Series" | "SelectMergeStacktraces")
+                || NOT_YET.contains(&m)
+        })
+}
+
+pub fn call(head: &RequestHead, call: &Call, body: &[u8]) -> Reply {
+    match dispatch(head, call, body) {
+        Ok(reply) => reply,
+        Err(e) => e.into_reply(),
+    }
+}
+
+fn dispatch(head: &RequestHead, call: &Call, body: &[u8]) -> Result<Reply, ConnectError> {
+    let kv = WasiKv::open().map_err(|e| ConnectError::new(Code::Unavailable, e.to_string()))?;
+    let storage = Storage::new(&kv, TENANT);
+    let now_ms = now_ms();
+    let method = head.path.rsplit('/').next().unwrap_or_default();
+    if head.path.starts_with("/push.v1.") {
+        let req: PushRequest = call.decode(body)?;
+        let raws: Vec<RawProfile<'_>> = req
+            .series
+            .iter()
+            .flat_map(|s| s.samples.iter().map(|p| RawProfile { labels: &s.labels, bytes: &p.raw_profile }))
+            .collect();
+        ingest::push(&storage, &raws, now_ms, &mut new_profile_id, &IngestLimits::default())?;
+        return Ok(call.reply(&PushResponse {}));
+    }
+    let limits = QueryLimits::default();
+    let cx = Context { storage, now_ms, limits: &limits, allow_utf8_label_names: allows_utf8_label_names(head) };
+    Ok(match method {
+        "ProfileTypes" => call.reply(&query::profile_types(&cx, &call.decode::<ProfileTypesRequest>(body)?)?),
+        "LabelNames" => call.reply(&query::label_names(&cx, &call.decode::<LabelNamesRequest>(body)?)?),
+        "LabelValues" => call.reply(&query::label_values(&cx, &call.decode::<LabelValuesRequest>(body)?)?),
+        "Series" => call.reply(&query::series(&cx, &call.decode::<SeriesRequest>(body)?)?),
+        "SelectMergeStacktraces" => {
+            call.reply(&query::select_merge_stacktraces(&cx, &call.decode::<SelectMergeStacktracesRequest>(body)?)?)
+        }
+        other => {
+            return Err(ConnectError::new(
+                Code::Unimplemented,
+                format!("querier.v1.QuerierService.{other} is not implemented"),
+            ));
+        }
+    })
+}
+
+/// Grafana asks for UTF-8 label names with an `Accept` media-type parameter.
+fn allows_utf8_label_names(head: &RequestHead) -> bool {
+    head.header("accept").is_some_and(|a| {
+        a.split([';', ',']).any(|p| p.trim().eq_ignore_ascii_case("allow-utf8-labelnames=true"))
+    })
+}
+
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    since.as_millis() as i64
+}
+
+/// A random (version 4) UUID for each stored profile, as Pyroscope assigns.
+fn new_profile_id() -> [u8; 16] {
+    let bytes = spin_sdk::wit::wasi::random::random::get_random_bytes(16);
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&bytes[..16]);
+    id[6] = (id[6] & 0x0f) | 0x40;
+    id[8] = (id[8] & 0x3f) | 0x80;
+    id
+}

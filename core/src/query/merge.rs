@@ -1,0 +1,88 @@
+//! SelectMergeStacktraces: merge the selected profiles into one function-name
+//! tree and encode it as the client asked.
+
+use alloc::format;
+
+use kiln_proto::querier::v1::{
+    AsyncQueryType, ProfileFormat, SelectMergeStacktracesRequest, SelectMergeStacktracesResponse,
+};
+
+use super::{Context, parse_selector};
+use crate::error::{Error, Result};
+use crate::flamegraph::{flamegraph, tree_bytes};
+use crate::kv::KvStore;
+use crate::profile_type::ProfileType;
+use crate::segment::Segment;
+use crate::selector::{MatchOp, Matcher};
+use crate::tree::StackTree;
+
+pub fn select_merge_stacktraces<S: KvStore + ?Sized>(
+    cx: &Context<'_, S>,
+    req: &SelectMergeStacktracesRequest,
+) -> Result<SelectMergeStacktracesResponse> {
+    if !req.span_selector.is_empty() && !req.trace_id_selector.is_empty() {
+        return Err(Error::invalid("span_selector and trace_id_selector cannot be used together"));
+    }
+    if req.r#async.as_ref().is_some_and(|a| a.r#type == AsyncQueryType::Force as i32) {
+        return Err(Error::Unimplemented("async queries are not enabled".into()));
+    }
+    let format = ProfileFormat::try_from(req.format).unwrap_or(ProfileFormat::Unspecified);
+    if matches!(format, ProfileFormat::Dot | ProfileFormat::Pprof) {
+        return Err(Error::Unimplemented(format!("format {} is not supported yet", format.as_str_name())));
+    }
+    let range = cx.range(req.start, req.end)?;
+    let max_nodes = max_nodes(req.max_nodes, cx.limits)?;
+    let tree = merge(cx, &req.profile_type_id, &req.label_selector, range)?;
+    Ok(match format {
+        ProfileFormat::Tree => {
+            SelectMergeStacktracesResponse { tree: tree_bytes(&tree, max_nodes), ..Default::default() }
+        }
+        _ => SelectMergeStacktracesResponse { flamegraph: Some(flamegraph(&tree, max_nodes)), ..Default::default() },
+    })
+}
+
+
+/// Validates `max_nodes` as Pyroscope does; unset or 0 means the default.
+fn max_nodes(requested: Option<i64>, limits: &super::QueryLimits) -> Result<usize> {
+    let n = match requested.unwrap_or(0) {
+        0 => limits.max_nodes_default,
+        n if n < 0 => {
+            return Err(Error::invalid(format!(
+                "max flamegraph nodes limit must be set (max allowed {})",
+                limits.max_nodes_max
+            )));
+        }
+        n if n > limits.max_nodes_max => {
+            return Err(Error::invalid(format!(
+                "max flamegraph nodes limit {n} is greater than allowed {}",
+                limits.max_nodes_max
+            )));
+        }
+        n => n,
+    };
+    Ok(n as usize)
+}
+
+/// Merges every profile of `profile_type_id` matching `label_selector` in
+/// `[start, end)`.
+fn merge<S: KvStore + ?Sized>(
+    cx: &Context<'_, S>,
+    profile_type_id: &str,
+    label_selector: &str,
+    range: Option<(i64, i64)>,
+) -> Result<StackTree> {
+    let profile_type = ProfileType::parse(profile_type_id)?;
+    let mut selector = parse_selector(label_selector)?;
+    selector.push(
+        Matcher::new("__profile_type__", MatchOp::Eq, &profile_type.id()).map_err(|e| Error::invalid(format!("{e}")))?,
+    );
+    let mut tree = StackTree::new();
+    let Some((start, end)) = range else { return Ok(tree) };
+    let series = cx.select(&selector, start, end)?;
+    cx.storage.for_each_segment(&series, |_, bytes| {
+        let segment = Segment::decode_bytes(bytes)?;
+        segment.merge_into(&mut tree, |p| p.timestamp_ms >= start && p.timestamp_ms < end);
+        Ok(())
+    })?;
+    Ok(tree)
+}

@@ -1,0 +1,325 @@
+//! The storage layout over a [`KvStore`]: where series and segments live and
+//! how a query finds them without listing keys.
+//!
+//! Data is partitioned by tenant and by hour (`h` = Unix ms / 3,600,000). Per
+//! hour there is an append-only *series log* and, per series, an append-only
+//! *segment log*. An append takes a slot from an atomic counter, then writes
+//! the slot's key, so concurrent writers (Spin runs one instance per request)
+//! never overwrite each other and no compare-and-swap is needed. A reader
+//! reads a counter and fetches slots `0..n` with one batched get; a slot whose
+//! writer has not finished yet (or crashed after taking it) is simply absent.
+//!
+//! ```text
+//! k1/{tenant}/{h}/sn               counter: series-log length
+//! k1/{tenant}/{h}/s/{i}            series-log entry i: series id + labels
+//! k1/{tenant}/{h}/m/{sid}          marker: series sid is in hour h's log
+//! k1/{tenant}/{h}/{sid}/n          counter: segment-log length of series sid
+//! k1/{tenant}/{h}/{sid}/{j}        segment j (tag 0 + bytes) or manifest (tag 1)
+//! k1/{tenant}/{h}/{sid}/{j}.{c}    chunk c of a segment over the value limit
+//! ```
+//!
+//! `sid` is a 64-bit hash of the series labels in hex. Keys stay under
+//! [`MAX_KEY_LEN`] because tenant IDs are at most 150 bytes.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use hashbrown::{HashMap, HashSet};
+use kiln_proto::types::v1::LabelPair;
+use prost::Message;
+
+use crate::error::{Error, Result};
+use crate::kv::{KvStore, MAX_KEY_LEN, MAX_VALUE_LEN};
+use crate::labels::Labels;
+
+pub const HOUR_MS: i64 = 3_600_000;
+/// Keys per batched read: bounds the memory one `get_many` brings in.
+const READ_BATCH: usize = 256;
+
+const TAG_INLINE: u8 = 0;
+const TAG_CHUNKED: u8 = 1;
+
+/// A tenant's view of the store.
+pub struct Storage<'a, S: KvStore + ?Sized> {
+    kv: &'a S,
+    tenant: &'a str,
+}
+
+/// One series' data to append: an encoded [`crate::segment::Segment`].
+#[derive(Debug)]
+pub struct SeriesWrite {
+    pub labels: Labels,
+    pub timestamp_ms: i64,
+    pub segment: Vec<u8>,
+}
+
+/// A series present in one hour.
+#[derive(Clone, Debug)]
+pub struct SeriesRef {
+    pub hour: i64,
+    pub id: u64,
+    pub labels: Labels,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct SeriesEntry {
+    #[prost(fixed64, tag = "1")]
+    id: u64,
+    #[prost(message, repeated, tag = "2")]
+    labels: Vec<LabelPair>,
+}
+
+impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
+    pub fn new(kv: &'a S, tenant: &'a str) -> Self {
+        Self { kv, tenant }
+    }
+
+    /// Appends every write durably; when this returns Ok the data is visible
+    /// to any later query.
+    pub fn write(&self, writes: Vec<SeriesWrite>) -> Result<()> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let placed: Vec<(i64, u64)> =
+            writes.iter().map(|w| (w.timestamp_ms.div_euclid(HOUR_MS), series_id(&w.labels))).collect();
+
+        // Register series not yet in their hour's log. Two writers racing on
+        // the same new series may both append it: readers de-duplicate.
+        let mut unique: Vec<usize> = Vec::new();
+        let mut seen = HashSet::new();
+        for (i, p) in placed.iter().enumerate() {
+            if seen.insert(*p) {
+                unique.push(i);
+            }
+        }
+        let markers: Vec<String> =
+            unique.iter().map(|&i| self.key(format_args!("{}/m/{:016x}", placed[i].0, placed[i].1))).collect();
+        let present = self.kv.get_many(&markers)?;
+        let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
+        for (&i, (marker, found)) in unique.iter().zip(markers.into_iter().zip(present)) {
+            if found.is_some() {
+                continue;
+            }
+            let (hour, id) = placed[i];
+            let slot = self.kv.increment(&self.key(format_args!("{hour}/sn")), 1)? - 1;
+            let entry = SeriesEntry { id, labels: to_pairs(&writes[i].labels) };
+            entries.push((self.key(format_args!("{hour}/s/{slot}")), entry.encode_to_vec()));
+            entries.push((marker, alloc::vec![1]));
+        }
+
+        for (w, &(hour, id)) in writes.into_iter().zip(&placed) {
+            let slot = self.kv.increment(&self.key(format_args!("{hour}/{id:016x}/n")), 1)? - 1;
+            let key = self.key(format_args!("{hour}/{id:016x}/{slot}"));
+            push_value(&mut entries, key, w.segment);
+        }
+        // Segment and series entries land together: a reader that finds a
+        // series in the log finds its data.
+        self.kv.set_many(entries)?;
+        Ok(())
+    }
+
+    /// Every series with data in the hours overlapping `[start_ms, end_ms)`.
+    pub fn series(&self, start_ms: i64, end_ms: i64) -> Result<Vec<SeriesRef>> {
+        let hours: Vec<i64> = hours(start_ms, end_ms).collect();
+        let mut keys = Vec::new();
+        for &hour in &hours {
+            let n = self.kv.increment(&self.key(format_args!("{hour}/sn")), 0)?;
+            keys.extend((0..n).map(|i| (hour, self.key(format_args!("{hour}/s/{i}")))));
+        }
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        for batch in keys.chunks(READ_BATCH) {
+            let names: Vec<String> = batch.iter().map(|(_, k)| k.clone()).collect();
+            for ((hour, _), value) in batch.iter().zip(self.kv.get_many(&names)?) {
+                let Some(value) = value else { continue };
+                let entry = SeriesEntry::decode(&value[..]).map_err(|e| Error::Corrupt(format!("series entry: {e}")))?;
+                if seen.insert((*hour, entry.id)) {
+                    let labels = Labels::from_pairs(entry.labels.into_iter().map(|l| (l.name, l.value)));
+                    out.push(SeriesRef { hour: *hour, id: entry.id, labels });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Calls `f` with every stored segment of the given series, one at a time.
+    pub fn for_each_segment(&self, series: &[SeriesRef], mut f: impl FnMut(&SeriesRef, &[u8]) -> Result<()>) -> Result<()> {
+        let mut keys: Vec<(usize, String)> = Vec::new();
+        for (i, s) in series.iter().enumerate() {
+            let n = self.kv.increment(&self.key(format_args!("{}/{:016x}/n", s.hour, s.id)), 0)?;
+            keys.extend((0..n).map(|j| (i, self.key(format_args!("{}/{:016x}/{j}", s.hour, s.id)))));
+        }
+        for batch in keys.chunks(READ_BATCH) {
+            let names: Vec<String> = batch.iter().map(|(_, k)| k.clone()).collect();
+            for ((i, key), value) in batch.iter().zip(self.kv.get_many(&names)?) {
+                let Some(value) = value else { continue };
+                match value.split_first() {
+                    Some((&TAG_INLINE, bytes)) => f(&series[*i], bytes)?,
+                    Some((&TAG_CHUNKED, count)) => {
+                        let bytes = self.read_chunks(key, count)?;
+                        f(&series[*i], &bytes)?
+                    }
+                    _ => return Err(Error::Corrupt(format!("segment {key}: unknown tag"))),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn read_chunks(&self, key: &str, count: &[u8]) -> Result<Vec<u8>> {
+        let count: [u8; 4] = count.try_into().map_err(|_| Error::Corrupt(format!("segment {key}: bad manifest")))?;
+        let names: Vec<String> = (0..u32::from_le_bytes(count)).map(|c| format!("{key}.{c}")).collect();
+        let mut bytes = Vec::new();
+        for chunk in self.kv.get_many(&names)? {
+            bytes.extend(chunk.ok_or_else(|| Error::Corrupt(format!("segment {key}: missing chunk")))?);
+        }
+        Ok(bytes)
+    }
+
+    fn key(&self, rest: core::fmt::Arguments<'_>) -> String {
+        let key = format!("k1/{}/{}", self.tenant, rest);
+        debug_assert!(key.len() <= MAX_KEY_LEN, "key too long: {key}");
+        key
+    }
+}
+
+/// Stores `value` under `key`, split into chunks when over the value limit.
+/// Chunks precede the manifest in the batch; all land in one `set_many`.
+fn push_value(entries: &mut Vec<(String, Vec<u8>)>, key: String, value: Vec<u8>) {
+    if value.len() < MAX_VALUE_LEN {
+        let mut v = Vec::with_capacity(value.len() + 1);
+        v.push(TAG_INLINE);
+        v.extend_from_slice(&value);
+        entries.push((key, v));
+        return;
+    }
+    let chunks = value.chunks(MAX_VALUE_LEN);
+    let mut manifest = alloc::vec![TAG_CHUNKED];
+    manifest.extend_from_slice(&(chunks.len() as u32).to_le_bytes());
+    for (c, chunk) in chunks.enumerate() {
+        entries.push((format!("{key}.{c}"), chunk.to_vec()));
+    }
+    entries.push((key, manifest));
+}
+
+fn hours(start_ms: i64, end_ms: i64) -> impl Iterator<Item = i64> {
+    let first = start_ms.div_euclid(HOUR_MS);
+    let last = (end_ms - 1).max(start_ms).div_euclid(HOUR_MS);
+    first..=last
+}
+
+fn to_pairs(labels: &Labels) -> Vec<LabelPair> {
+    labels.iter().map(|(n, v)| LabelPair { name: n.into(), value: v.into() }).collect()
+}
+
+/// A stable 64-bit series id: FNV-1a over `name 0xff value 0xff` pairs, then
+/// a splitmix64 finalizer to spread FNV's weak low bits.
+pub fn series_id(labels: &Labels) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (n, v) in labels.iter() {
+        for b in n.bytes().chain([0xff]).chain(v.bytes()).chain([0xff]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
+/// An in-memory [`KvStore`] for tests and the browser.
+#[derive(Default)]
+pub struct MemoryStore {
+    map: core::cell::RefCell<HashMap<String, Vec<u8>>>,
+}
+
+impl KvStore for MemoryStore {
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, crate::kv::StoreError> {
+        let map = self.map.borrow();
+        Ok(keys.iter().map(|k| map.get(k).cloned()).collect())
+    }
+
+    fn set_many(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), crate::kv::StoreError> {
+        let mut map = self.map.borrow_mut();
+        for (k, v) in entries {
+            assert!(k.len() <= MAX_KEY_LEN && v.len() <= MAX_VALUE_LEN, "store limits exceeded: {k}");
+            map.insert(k, v);
+        }
+        Ok(())
+    }
+
+    fn increment(&self, key: &str, delta: u64) -> Result<u64, crate::kv::StoreError> {
+        let mut map = self.map.borrow_mut();
+        let current = map.get(key).map_or(0, |v| u64::from_le_bytes(v[..8].try_into().unwrap()));
+        if delta > 0 {
+            map.insert(key.into(), (current + delta).to_le_bytes().to_vec());
+        }
+        Ok(current + delta)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn labels(service: &str) -> Labels {
+        Labels::from_pairs([("__name__", "process_cpu"), ("service_name", service)])
+    }
+
+    #[test]
+    fn written_series_and_segments_are_found_by_hour() {
+        let kv = MemoryStore::default();
+        let store = Storage::new(&kv, "anonymous");
+        let t = 10 * HOUR_MS + 5;
+        store
+            .write(vec![
+                SeriesWrite { labels: labels("a"), timestamp_ms: t, segment: vec![1, 2] },
+                SeriesWrite { labels: labels("b"), timestamp_ms: t + HOUR_MS, segment: vec![3] },
+            ])
+            .unwrap();
+        store.write(vec![SeriesWrite { labels: labels("a"), timestamp_ms: t + 1, segment: vec![4] }]).unwrap();
+
+        let first_hour = store.series(t, t + 10).unwrap();
+        assert_eq!(first_hour.len(), 1);
+        assert_eq!(first_hour[0].labels.get("service_name"), Some("a"));
+        let both = store.series(t, t + HOUR_MS).unwrap();
+        assert_eq!(both.len(), 2);
+
+        let mut seen: Vec<(String, Vec<u8>)> = Vec::new();
+        store.for_each_segment(&both, |s, bytes| {
+            seen.push((s.labels.get("service_name").unwrap().into(), bytes.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+        seen.sort();
+        assert_eq!(seen, [("a".into(), vec![1, 2]), ("a".into(), vec![4]), ("b".into(), vec![3])]);
+        // Another tenant sees nothing.
+        assert!(Storage::new(&kv, "other").series(t, t + HOUR_MS).unwrap().is_empty());
+    }
+
+    #[test]
+    fn large_segments_are_chunked() {
+        let kv = MemoryStore::default();
+        let store = Storage::new(&kv, "t");
+        let big: Vec<u8> = (0..2_500_000u32).map(|i| i as u8).collect();
+        store.write(vec![SeriesWrite { labels: labels("a"), timestamp_ms: 0, segment: big.clone() }]).unwrap();
+        let series = store.series(0, 1).unwrap();
+        let mut got = Vec::new();
+        store.for_each_segment(&series, |_, b| {
+            got = b.to_vec();
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got, big);
+    }
+
+    #[test]
+    fn series_id_is_stable() {
+        assert_eq!(series_id(&labels("a")), series_id(&labels("a")));
+        assert_ne!(series_id(&labels("a")), series_id(&labels("b")));
+    }
+}

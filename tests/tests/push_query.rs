@@ -1,0 +1,143 @@
+//! Issue 2's acceptance: push through the real server, query it back.
+
+use base64::Engine;
+use kiln_proto::push::v1::{PushRequest, RawProfileSeries, RawSample};
+use kiln_proto::types::v1::LabelPair;
+use kiln_tests::fixtures::{decode_pprof, now_ns, sample_type_sums, testdata, with_time};
+use kiln_tests::Server;
+use prost::Message;
+use serde_json::{Value, json};
+
+const GO_CPU: &str = "pprof/pyroscope/cpu.pb.gz";
+
+fn hour_range() -> (i64, i64) {
+    let now = now_ns() / 1_000_000;
+    (now - 3_600_000, now + 60_000)
+}
+
+fn flame_total(server: &Server, profile_type: &str, selector: &str) -> i64 {
+    let (start, end) = hour_range();
+    let (status, body) = server.connect_json(
+        "/querier.v1.QuerierService/SelectMergeStacktraces",
+        json!({"profileTypeID": profile_type, "labelSelector": selector, "start": start, "end": end}),
+    );
+    assert_eq!(status, 200, "{body}");
+    body["flamegraph"]["total"].as_str().map_or(0, |t| t.parse().unwrap())
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array().map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect()).unwrap_or_default()
+}
+
+#[test]
+fn seed_push_json_and_proto_then_query() {
+    let server = Server::start_temp();
+    let pprof = with_time(&testdata(GO_CPU), now_ns());
+    let expected = sample_type_sums(&decode_pprof(&pprof));
+
+    // The seed document's curl example, verbatim apart from the profile.
+    let body = json!({"series": [{
+        "labels": [{"name": "__name__", "value": "process_cpu"}, {"name": "service_name", "value": "my_service"}],
+        "samples": [{"ID": "734FD599-6865-419E-9475-932762D8F469",
+                     "rawProfile": base64::engine::general_purpose::STANDARD.encode(&pprof)}]
+    }]});
+    let (status, reply) = server.connect_json("/push.v1.PusherService/Push", body);
+    assert_eq!((status, reply), (200, json!({})));
+
+    // The same push in binary protobuf, to a second service.
+    let req = PushRequest {
+        series: vec![RawProfileSeries {
+            labels: vec![
+                LabelPair { name: "__name__".into(), value: "process_cpu".into() },
+                LabelPair { name: "service_name".into(), value: "proto_service".into() },
+            ],
+            samples: vec![RawSample { raw_profile: pprof.clone(), id: "x".into() }],
+            annotations: vec![],
+        }],
+    };
+    let (status, _, body) =
+        server.post("/push.v1.PusherService/Push", "application/proto", req.encode_to_vec(), &[]);
+    assert_eq!(status, 200);
+    assert!(body.is_empty(), "empty PushResponse in binary");
+
+    let (start, end) = hour_range();
+    let (status, types) =
+        server.connect_json("/querier.v1.QuerierService/ProfileTypes", json!({"start": start, "end": end}));
+    assert_eq!(status, 200);
+    let ids: Vec<String> =
+        types["profileTypes"].as_array().unwrap().iter().map(|t| t["ID"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids, ["process_cpu:cpu:nanoseconds:cpu:nanoseconds", "process_cpu:samples:count:cpu:nanoseconds"]);
+
+    for service in ["my_service", "proto_service"] {
+        for (sample_type, unit, sum) in &expected {
+            let id = format!("process_cpu:{sample_type}:{unit}:cpu:nanoseconds");
+            assert_eq!(flame_total(&server, &id, &format!("{{service_name=\"{service}\"}}")), *sum, "{id} {service}");
+        }
+    }
+    // Both pushes together.
+    let (st, unit, sum) = &expected[1];
+    assert_eq!(flame_total(&server, &format!("process_cpu:{st}:{unit}:cpu:nanoseconds"), "{}"), 2 * sum);
+
+    let (_, values) = server.connect_json(
+        "/querier.v1.QuerierService/LabelValues",
+        json!({"name": "service_name", "start": start, "end": end}),
+    );
+    assert_eq!(strings(&values["names"]), ["my_service", "proto_service"]);
+
+    let (_, names) = server.connect_json(
+        "/querier.v1.QuerierService/LabelNames",
+        json!({"start": start, "end": end, "matchers": ["{service_name=\"my_service\"}"]}),
+    );
+    assert_eq!(
+        strings(&names["names"]),
+        [
+            "__name__",
+            "__period_type__",
+            "__period_unit__",
+            "__profile_type__",
+            "__service_name__",
+            "__type__",
+            "__unit__",
+            "service_name"
+        ]
+    );
+
+    let (_, series) = server.connect_json(
+        "/querier.v1.QuerierService/Series",
+        json!({"start": start, "end": end, "labelNames": ["service_name", "__profile_type__"]}),
+    );
+    let sets: Vec<Value> = series["labelsSet"].as_array().unwrap().clone();
+    assert_eq!(sets.len(), 4, "{series}");
+    assert_eq!(
+        sets[0],
+        json!({"labels": [
+            {"name": "__profile_type__", "value": "process_cpu:cpu:nanoseconds:cpu:nanoseconds"},
+            {"name": "service_name", "value": "my_service"}]})
+    );
+}
+
+#[test]
+fn flame_graph_shape_and_truncation_keep_the_total() {
+    let server = Server::start_temp();
+    let pprof = with_time(&testdata(GO_CPU), now_ns());
+    server.push_pprof(&[("__name__", "process_cpu"), ("service_name", "shape")], &pprof);
+    let (start, end) = hour_range();
+    let full = server.connect_json(
+        "/querier.v1.QuerierService/SelectMergeStacktraces",
+        json!({"profileTypeID": "process_cpu:cpu:nanoseconds:cpu:nanoseconds", "labelSelector": "{}",
+               "start": start, "end": end}),
+    );
+    let truncated = server.connect_json(
+        "/querier.v1.QuerierService/SelectMergeStacktraces",
+        json!({"profileTypeID": "process_cpu:cpu:nanoseconds:cpu:nanoseconds", "labelSelector": "{}",
+               "start": start, "end": end, "maxNodes": 5}),
+    );
+    let fg = &full.1["flamegraph"];
+    let tg = &truncated.1["flamegraph"];
+    assert_eq!(fg["names"][0], "total");
+    assert_eq!(fg["total"], tg["total"], "truncation keeps the root total");
+    assert!(strings(&tg["names"]).contains(&"other".to_string()));
+    assert!(tg["names"].as_array().unwrap().len() < fg["names"].as_array().unwrap().len());
+    // Level 0 is the root: [0, total, 0, 0].
+    assert_eq!(fg["levels"][0]["values"][1], fg["total"]);
+}
