@@ -5,7 +5,8 @@
 //!
 //! Every walk uses an explicit stack (stacks can be thousands of frames deep),
 //! reads per-node totals from one flat vector and children from a
-//! [`ChildIndex`], and only clones the names it emits.
+//! compact index of the nodes that survive truncation, and only clones the
+//! names it emits.
 
 use alloc::borrow::Cow;
 use alloc::collections::BinaryHeap;
@@ -32,43 +33,160 @@ const SYNTHETIC_OTHER: u32 = u32::MAX;
 /// the `max_nodes`-th largest node total, or 0 (keep everything) when the tree
 /// has at most `max_nodes` nodes or `max_nodes` is 0.
 ///
-/// `totals` and `index` describe the tree (from [`StackTree::totals`] and
-/// [`StackTree::child_index`]); the root does not count as a node. As in
-/// Pyroscope, a min-heap of the best `max_nodes` totals is filled by a DFS that
-/// skips subtrees whose total cannot enter the heap (a child's total never
-/// exceeds its parent's), so only a small part of a large tree is visited.
-pub fn min_value(totals: &[i64], index: &ChildIndex, max_nodes: usize) -> i64 {
-    let node_count = totals.len().saturating_sub(1);
-    if max_nodes == 0 || node_count <= max_nodes {
+/// `totals` is [`StackTree::totals`] (index 0, the root, is not a node).
+/// Pyroscope finds the same value with a min-heap over a pruned DFS. Here,
+/// for a small `max_nodes`, a min-heap is fed by a linear scan (parents
+/// precede children, so large totals come early and most later ones fail one
+/// comparison); for a large one, a histogram pass finds the bucket holding the
+/// answer and only that bucket's values are selected from. Neither copies
+/// `totals`.
+pub fn min_value(totals: &[i64], max_nodes: usize) -> i64 {
+    let nodes = totals.get(1..).unwrap_or_default();
+    if max_nodes == 0 || nodes.len() <= max_nodes {
         return 0;
     }
-    let mut heap: BinaryHeap<Reverse<i64>> = BinaryHeap::with_capacity(max_nodes);
-    let mut stack: Vec<u32> = index.children(ROOT).to_vec();
-    while let Some(node) = stack.pop() {
-        let total = totals[node as usize];
-        if heap.len() < max_nodes {
-            heap.push(Reverse(total));
-        } else {
-            // Full heap: the node only matters if it beats the smallest kept.
-            let Some(mut smallest) = heap.peek_mut() else {
-                continue;
-            };
-            if total <= smallest.0 {
+    if max_nodes <= nodes.len() / 32 {
+        let mut heap: BinaryHeap<Reverse<i64>> = BinaryHeap::with_capacity(max_nodes);
+        for &total in nodes {
+            if heap.len() < max_nodes {
+                heap.push(Reverse(total));
+            } else if let Some(mut smallest) = heap.peek_mut()
+                && total > smallest.0
+            {
+                *smallest = Reverse(total);
+            }
+        }
+        return heap.peek().map_or(0, |r| r.0);
+    }
+    // Consecutive totals are often equal (chains of single children): four
+    // interleaved histograms keep their increments from waiting on each other.
+    let mut lanes = vec![[0u32; 4]; BUCKETS];
+    let mut chunks = nodes.chunks_exact(4);
+    for c in &mut chunks {
+        lanes[bucket(c[0])][0] += 1;
+        lanes[bucket(c[1])][1] += 1;
+        lanes[bucket(c[2])][2] += 1;
+        lanes[bucket(c[3])][3] += 1;
+    }
+    for &total in chunks.remainder() {
+        lanes[bucket(total)][0] += 1;
+    }
+    let counts: Vec<u32> = lanes.iter().map(|l| l.iter().sum()).collect();
+    // Walk down from the largest bucket to the one holding the k-th largest.
+    let mut above = 0; // values in buckets above `b`
+    let mut b = BUCKETS - 1;
+    while above + (counts[b] as usize) < max_nodes {
+        above += counts[b] as usize;
+        b -= 1;
+    }
+    if (1..=EXACT).contains(&b) {
+        // Small totals have a bucket each: no need to look at the values.
+        return b as i64 - 1;
+    }
+    let mut candidates: Vec<i64> = nodes.iter().copied().filter(|&t| bucket(t) == b).collect();
+    let (_, kth, _) = candidates.select_nth_unstable_by(max_nodes - above - 1, |x, y| y.cmp(x));
+    *kth
+}
+
+/// Histogram buckets of [`min_value`], a monotone float-like key: 0 for
+/// negative values, then one bucket per value below 256, then 128 buckets per
+/// power of two above (the 8 leading bits of the value).
+const EXACT: usize = 256;
+const BUCKETS: usize = 2 + (55 << 8) + 255;
+
+#[inline]
+fn bucket(v: i64) -> usize {
+    if v < 0 {
+        return 0;
+    }
+    let u = v as u64;
+    // Bits beyond the 8 leading ones are shifted out (none for u < 256).
+    let shift = (64 - u.leading_zeros()).saturating_sub(8);
+    1 + ((shift as usize) << 8) + (u >> shift) as usize
+}
+
+/// The part of a tree that survives truncation, renumbered densely ("local"
+/// ids: the root is 0, parents precede children).
+///
+/// Built in one forward pass over the nodes: a node is kept iff its parent is
+/// kept and `keep` accepts it. Only a bitset is probed for the (usually many)
+/// nodes under dropped parents, and what the encoders need of a kept node is
+/// copied while the pass reads it sequentially, so the walks that follow touch
+/// only these compact arrays.
+struct Kept {
+    /// Per local id.
+    info: Vec<KeptNode>,
+    /// Kept children per local id, in ascending local id order.
+    children: ChildIndex,
+}
+
+struct KeptNode {
+    total: i64,
+    self_value: i64,
+    /// Summed totals of the dropped children.
+    dropped: i64,
+    /// Name id in the tree (`u32::MAX` for the root).
+    name: u32,
+}
+
+impl Kept {
+    fn new(tree: &StackTree, totals: &[i64], keep: impl Fn(u32, i64) -> bool) -> Kept {
+        let parents = tree.parents();
+        let names = tree.node_name_ids();
+        let selfs = tree.self_values();
+        let n = parents.len();
+        let mut kept_bits = vec![0u64; n.div_ceil(64)];
+        // Local id per tree node, written only for kept nodes. Zeroed memory
+        // is cheap to allocate and untouched pages cost nothing.
+        let mut local = vec![0u32; n];
+        kept_bits[0] = 1;
+        let mut info = vec![KeptNode {
+            total: totals[0],
+            self_value: 0,
+            dropped: 0,
+            name: u32::MAX,
+        }];
+        let mut local_parents = vec![0u32];
+        for (i, &p) in parents.iter().enumerate().skip(1) {
+            let p = p as usize;
+            if kept_bits[p / 64] & (1 << (p % 64)) == 0 {
                 continue;
             }
-            *smallest = Reverse(total);
+            let lp = local[p];
+            let total = totals[i];
+            if keep(names[i], total) {
+                kept_bits[i / 64] |= 1 << (i % 64);
+                local[i] = info.len() as u32;
+                info.push(KeptNode {
+                    total,
+                    self_value: selfs[i],
+                    dropped: 0,
+                    name: names[i],
+                });
+                local_parents.push(lp);
+            } else {
+                info[lp as usize].dropped += total;
+            }
         }
-        stack.extend_from_slice(index.children(node));
+        Kept {
+            info,
+            children: ChildIndex::from_parents(&local_parents),
+        }
     }
-    // More nodes than max_nodes exist and none is skipped before the heap is
-    // full, so it is full here.
-    heap.peek().map_or(0, |r| r.0)
+
+    /// The name of a kept node (`""` for the root).
+    fn name<'t>(&self, tree: &'t StackTree, local: u32) -> &'t str {
+        match local {
+            0 => "",
+            _ => tree.name(self.info[local as usize].name),
+        }
+    }
 }
 
 /// One node waiting on the flame graph walk's stack.
 struct Frame {
-    /// Tree node id, or `SYNTHETIC_OTHER`.
-    node: u32,
+    /// Local id in [`Kept`], or `SYNTHETIC_OTHER`.
+    local: u32,
     depth: usize,
     /// Absolute x: where the node's span starts.
     x: i64,
@@ -87,9 +205,11 @@ struct Frame {
 /// The root's total is the tree's total whatever is cut.
 pub fn flamegraph(tree: &StackTree, max_nodes: usize) -> FlameGraph {
     let totals = tree.totals();
-    let index = tree.child_index();
-    let min_val = min_value(&totals, &index, max_nodes);
+    let min_val = min_value(&totals, max_nodes);
     let other_name = tree.lookup_name(OTHER);
+    let kept = Kept::new(tree, &totals, |name, total| {
+        total >= min_val && Some(name) != other_name
+    });
 
     // Flame graph name index per tree name id, given on first emission. Names
     // are deduplicated by string like Pyroscope: a frame called "total" shares
@@ -116,15 +236,14 @@ pub fn flamegraph(tree: &StackTree, max_nodes: usize) -> FlameGraph {
     let mut levels: Vec<Vec<i64>> = Vec::new();
     let mut max_self = 0;
     let mut stack = vec![Frame {
-        node: ROOT,
+        local: 0,
         depth: 0,
         x: 0,
         total: totals[ROOT as usize],
     }];
-    let mut kept: Vec<u32> = Vec::new();
+    let mut children: Vec<u32> = Vec::new();
     while let Some(f) = stack.pop() {
-        let (self_value, name) = match f.node {
-            ROOT => (0, 0),
+        let (self_value, name) = match f.local {
             SYNTHETIC_OTHER => {
                 let slot = match other_name {
                     Some(id) => &mut name_index[id as usize],
@@ -132,12 +251,12 @@ pub fn flamegraph(tree: &StackTree, max_nodes: usize) -> FlameGraph {
                 };
                 (f.total, index_of(slot, OTHER))
             }
-            node => {
-                let id = tree.name_id_of(node);
-                (
-                    tree.self_of(node),
-                    index_of(&mut name_index[id as usize], tree.name(id)),
-                )
+            0 => (0, 0),
+            local => {
+                let node = &kept.info[local as usize];
+                let id = node.name;
+                let name = index_of(&mut name_index[id as usize], tree.name(id));
+                (node.self_value, name)
             }
         };
         max_self = max_self.max(self_value);
@@ -145,36 +264,31 @@ pub fn flamegraph(tree: &StackTree, max_nodes: usize) -> FlameGraph {
             levels.push(Vec::new());
         }
         levels[f.depth].extend_from_slice(&[name, self_value, f.total, f.x]);
-        if f.node == SYNTHETIC_OTHER {
+        if f.local == SYNTHETIC_OTHER {
             continue;
         }
 
-        kept.clear();
-        let mut other_total = 0;
-        for &child in index.children(f.node) {
-            let total = totals[child as usize];
-            if total >= min_val && Some(tree.name_id_of(child)) != other_name {
-                kept.push(child);
-            } else {
-                other_total += total;
-            }
+        children.clear();
+        children.extend_from_slice(kept.children.children(f.local));
+        if children.len() > 1 {
+            // Siblings have distinct names: the unstable sort is deterministic.
+            children.sort_unstable_by(|&a, &b| kept.name(tree, a).cmp(kept.name(tree, b)));
         }
-        // Siblings have distinct names, so the unstable sort is deterministic.
-        kept.sort_unstable_by(|&a, &b| tree.name_of(a).cmp(tree.name_of(b)));
         let mut x = f.x + self_value;
-        for &child in &kept {
-            let total = totals[child as usize];
+        for &child in &children {
+            let total = kept.info[child as usize].total;
             stack.push(Frame {
-                node: child,
+                local: child,
                 depth: f.depth + 1,
                 x,
                 total,
             });
             x += total;
         }
+        let other_total = kept.info[f.local as usize].dropped;
         if other_total != 0 {
             stack.push(Frame {
-                node: SYNTHETIC_OTHER,
+                local: SYNTHETIC_OTHER,
                 depth: f.depth + 1,
                 x,
                 total: other_total,
@@ -214,63 +328,62 @@ pub fn flamegraph(tree: &StackTree, max_nodes: usize) -> FlameGraph {
 fn walk_truncated(tree: &StackTree, max_nodes: usize, mut visit: impl FnMut(&str, i64, usize)) {
     /// A node to visit, with the dropped total it absorbs.
     struct Item {
-        node: u32,
+        /// Local id in [`Kept`], or `SYNTHETIC_OTHER`.
+        local: u32,
         extra_self: i64,
     }
-    let name_of = |item: &Item| match item.node {
-        SYNTHETIC_OTHER => OTHER,
-        node => tree.name_of(node),
-    };
 
     let totals = tree.totals();
-    let index = tree.child_index();
-    let min_val = min_value(&totals, &index, max_nodes);
+    let min_val = min_value(&totals, max_nodes);
     let other_name = tree.lookup_name(OTHER);
+    let kept = Kept::new(tree, &totals, |name, total| {
+        total >= min_val || Some(name) == other_name
+    });
+    let name_of = |item: &Item| match item.local {
+        SYNTHETIC_OTHER => OTHER,
+        local => kept.name(tree, local),
+    };
 
     let mut stack = vec![Item {
-        node: ROOT,
+        local: 0,
         extra_self: 0,
     }];
-    let mut kept: Vec<Item> = Vec::new();
+    let mut children: Vec<Item> = Vec::new();
     while let Some(item) = stack.pop() {
-        if item.node == SYNTHETIC_OTHER {
+        if item.local == SYNTHETIC_OTHER {
             visit(OTHER, item.extra_self, 0);
             continue;
         }
-        kept.clear();
-        let mut dropped = 0;
-        let mut existing_other = None;
-        for &child in index.children(item.node) {
-            let is_other = Some(tree.name_id_of(child)) == other_name;
-            if is_other {
-                existing_other = Some(kept.len());
-            }
-            if is_other || totals[child as usize] >= min_val {
-                kept.push(Item {
-                    node: child,
+        children.clear();
+        children.extend(
+            kept.children
+                .children(item.local)
+                .iter()
+                .map(|&local| Item {
+                    local,
                     extra_self: 0,
-                });
-            } else {
-                dropped += totals[child as usize];
-            }
-        }
-        if dropped > 0 {
-            match existing_other {
-                Some(i) => kept[i].extra_self += dropped,
-                None => kept.push(Item {
-                    node: SYNTHETIC_OTHER,
-                    extra_self: dropped,
+                }),
+        );
+        let node = &kept.info[item.local as usize];
+        if node.dropped > 0 {
+            let existing = children
+                .iter_mut()
+                .find(|c| Some(kept.info[c.local as usize].name) == other_name);
+            match existing {
+                Some(other) => other.extra_self += node.dropped,
+                None => children.push(Item {
+                    local: SYNTHETIC_OTHER,
+                    extra_self: node.dropped,
                 }),
             }
         }
-        kept.sort_unstable_by(|a, b| name_of(a).cmp(name_of(b)));
-        let self_value = if item.node == ROOT {
-            0
-        } else {
-            tree.self_of(item.node)
-        };
-        visit(name_of(&item), self_value + item.extra_self, kept.len());
-        stack.append(&mut kept);
+        children.sort_unstable_by(|a, b| name_of(a).cmp(name_of(b)));
+        visit(
+            name_of(&item),
+            node.self_value + item.extra_self,
+            children.len(),
+        );
+        stack.append(&mut children);
     }
 }
 
@@ -612,12 +725,11 @@ mod tests {
         // Node totals: a 10, a;x 6, a;y 3, a;z 1, b 2, b;w 2, c 1 → 7 nodes.
         let t = tree(&[("a;x", 6), ("a;y", 3), ("a;z", 1), ("b;w", 2), ("c", 1)]);
         assert_eq!(t.node_count(), 7);
-        let idx = t.child_index();
         let totals = t.totals();
         // 3rd largest total is 3: a, x, y kept; b and c (3) and z (1) dropped.
-        assert_eq!(min_value(&totals, &idx, 3), 3);
-        assert_eq!(min_value(&totals, &idx, 7), 0);
-        assert_eq!(min_value(&totals, &idx, 0), 0);
+        assert_eq!(min_value(&totals, 3), 3);
+        assert_eq!(min_value(&totals, 7), 0);
+        assert_eq!(min_value(&totals, 0), 0);
         let fg = flamegraph(&t, 3);
         assert_eq!(fg.total, 13);
         assert_eq!(
@@ -665,17 +777,39 @@ mod tests {
         for seed in 1..20u64 {
             let t = random_tree(seed * 7919, 300, &["a", "b", "c", "d", "e", "f"]);
             let totals = t.totals();
-            let idx = t.child_index();
             let mut sorted: Vec<i64> = totals[1..].to_vec();
             sorted.sort_unstable_by(|a, b| b.cmp(a));
             for k in [1, 2, 5, 17, 100, sorted.len() - 1] {
-                assert_eq!(
-                    min_value(&totals, &idx, k),
-                    sorted[k - 1],
-                    "seed {seed} k {k}"
-                );
+                assert_eq!(min_value(&totals, k), sorted[k - 1], "seed {seed} k {k}");
             }
         }
+    }
+
+    #[test]
+    fn min_value_over_wide_ranges_and_ties() {
+        let mut rng = Rng(0x1234_5678_9abc_def1);
+        for round in 0..30 {
+            let n = 50 + (rng.next() % 2000) as usize;
+            // Totals from 0 to 2^62, many repeated, a few negative.
+            let mut totals = vec![0i64];
+            for _ in 0..n {
+                let v = match rng.next() % 4 {
+                    0 => (rng.next() >> (1 + rng.next() % 63)) as i64,
+                    1 => 1_000_000 + (rng.next() % 3) as i64,
+                    2 => (rng.next() % 300) as i64,
+                    _ => (rng.next() % 5) as i64 - 2,
+                };
+                totals.push(v);
+            }
+            let mut sorted = totals[1..].to_vec();
+            sorted.sort_unstable_by(|a, b| b.cmp(a));
+            for k in [1, 2, n / 3, n / 2, n - 1] {
+                assert_eq!(min_value(&totals, k), sorted[k - 1], "round {round} k {k}");
+            }
+        }
+        assert_eq!(min_value(&[0, i64::MAX, i64::MAX - 1, 5], 2), i64::MAX - 1);
+        assert_eq!(min_value(&[0], 1), 0);
+        assert_eq!(min_value(&[], 1), 0);
     }
 
     #[test]

@@ -225,28 +225,25 @@ impl StackTree {
         totals
     }
 
-    /// The children of every node, built in two linear passes.
+    /// The children of every node.
     pub fn child_index(&self) -> ChildIndex {
-        let n = self.parents.len();
-        // Counting sort by parent. Counts go two slots ahead so that after the
-        // prefix sum `offsets[p + 1]` is where p's children start; filling then
-        // advances it to where they end, i.e. where p + 1's start, which leaves
-        // `offsets[p]..offsets[p + 1]` spanning p's children without a copy.
-        let mut offsets = vec![0u32; n + 2];
-        for &p in &self.parents[1..] {
-            offsets[p as usize + 2] += 1;
-        }
-        for i in 2..offsets.len() {
-            offsets[i] += offsets[i - 1];
-        }
-        let mut ids = vec![0u32; n - 1];
-        for (i, &p) in self.parents.iter().enumerate().skip(1) {
-            let slot = &mut offsets[p as usize + 1];
-            ids[*slot as usize] = i as u32;
-            *slot += 1;
-        }
-        offsets.truncate(n + 1);
-        ChildIndex { offsets, ids }
+        ChildIndex::from_parents(&self.parents)
+    }
+
+    /// Parent node id per node id (index 0, the root, holds 0). Parents
+    /// always precede their children.
+    pub fn parents(&self) -> &[u32] {
+        &self.parents
+    }
+
+    /// Name id per node id (index 0, the root, holds `u32::MAX`).
+    pub fn node_name_ids(&self) -> &[u32] {
+        &self.node_names
+    }
+
+    /// Self value per node id.
+    pub fn self_values(&self) -> &[i64] {
+        &self.selfs
     }
 
     /// Every stack with a non-zero self value as `("a;b;c", self)`, root-most
@@ -284,6 +281,32 @@ pub struct ChildIndex {
 }
 
 impl ChildIndex {
+    /// The children of a forest given as parent id per node id, where entry 0
+    /// is the root (its own entry is ignored) and every other entry is smaller
+    /// than its index. Two linear passes (a counting sort by parent).
+    pub fn from_parents(parents: &[u32]) -> ChildIndex {
+        let n = parents.len().max(1);
+        // Counts go two slots ahead so that after the prefix sum
+        // `offsets[p + 1]` is where p's children start; filling then advances
+        // it to where they end, i.e. where p + 1's start, which leaves
+        // `offsets[p]..offsets[p + 1]` spanning p's children without a copy.
+        let mut offsets = vec![0u32; n + 2];
+        for &p in parents.iter().skip(1) {
+            offsets[p as usize + 2] += 1;
+        }
+        for i in 2..offsets.len() {
+            offsets[i] += offsets[i - 1];
+        }
+        let mut ids = vec![0u32; n - 1];
+        for (i, &p) in parents.iter().enumerate().skip(1) {
+            let slot = &mut offsets[p as usize + 1];
+            ids[*slot as usize] = i as u32;
+            *slot += 1;
+        }
+        offsets.truncate(n + 1);
+        ChildIndex { offsets, ids }
+    }
+
     /// The child node ids of `node`.
     #[inline]
     pub fn children(&self, node: u32) -> &[u32] {
