@@ -157,8 +157,9 @@ impl StackTree {
 
     /// Adds every stack of `other` into `self`.
     pub fn merge(&mut self, other: &StackTree) {
-        if self.node_count() == 0 {
-            // Nothing to merge with: a copy is far cheaper than re-inserting.
+        if self.node_count() == 0 && self.names.is_empty() {
+            // Nothing to merge with (and no name id handed out that a copy
+            // would invalidate): a copy is far cheaper than re-inserting.
             *self = other.clone();
             return;
         }
@@ -444,6 +445,12 @@ mod tests {
         );
         assert_eq!(x.total(), 18);
         assert_eq!(x.totals()[0], 18);
+        // Name ids handed out before a merge stay valid.
+        let mut named = StackTree::new();
+        let z = named.intern("z");
+        named.merge(&x);
+        assert_eq!(named.name(z), "z");
+        assert_eq!(named.collapsed(), x.collapsed());
         // Merging into an empty tree, and merging an empty tree.
         let mut e = StackTree::new();
         e.merge(&x);
