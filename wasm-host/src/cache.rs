@@ -32,8 +32,9 @@ pub fn load_component(engine: &Engine, wasm: &[u8], dir: &Path) -> anyhow::Resul
         .precompile_component(wasm)
         .map_err(anyhow::Error::from)
         .context("compiling the component")?;
-    // Write then rename, so a crash never leaves a truncated artifact behind.
-    let tmp = path.with_extension("tmp");
+    // Write to a file of our own, then rename: a crash or a concurrent start
+    // sharing the cache dir never sees a partial artifact.
+    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
     std::fs::write(&tmp, &compiled).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
     remove_stale(dir, &path);
@@ -55,7 +56,8 @@ fn artifact_path(engine: &Engine, wasm: &[u8], dir: &Path) -> PathBuf {
     dir.join(format!("{PREFIX}{hex}{SUFFIX}"))
 }
 
-/// Deletes artifacts of earlier builds; they would never be loaded again.
+/// Deletes artifacts of other builds, which this binary would never load. A
+/// start racing with this falls back to compiling (see `load_component`).
 fn remove_stale(dir: &Path, keep: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -29,6 +30,12 @@ pub struct ServeArgs {
     /// Directory for the database and the compiled component.
     #[arg(long, env = "KILN_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    /// Directory for the compiled-component cache [default: the data dir].
+    #[arg(long, env = "KILN_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Per-request time limit in seconds.
+    #[arg(long, env = "KILN_REQUEST_TIMEOUT", default_value_t = 120)]
+    pub request_timeout: u64,
     /// Run this component file instead of the embedded one (for testing).
     #[arg(long, env = "KILN_COMPONENT", hide = true)]
     pub component: Option<PathBuf>,
@@ -44,7 +51,9 @@ pub fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let mut config = Config::new(args.listen, args.data_dir);
+            config.cache_dir = args.cache_dir;
             config.component = args.component;
+            config.limits.request_timeout = Duration::from_secs(args.request_timeout);
             runtime.block_on(server::serve(config))
         }
     }

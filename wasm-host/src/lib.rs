@@ -3,7 +3,7 @@
 
 pub mod cli;
 mod cache;
-pub mod keyvalue;
+mod keyvalue;
 pub mod runtime;
 pub mod server;
 pub mod store;

@@ -138,11 +138,12 @@ impl Runtime {
                     .await
             };
             let result = match tokio::time::timeout_at(deadline.into(), run).await {
-                Ok(result) => result.map_err(|err| format!("{err:?}")),
-                Err(_) => Err(time_limit_message(timeout)),
+                Ok(result) => result,
+                Err(_) => Err(wasmtime::format_err!("{}", time_limit_message(timeout))),
             };
             if let Err(err) = &result {
-                tracing::warn!(error = %err, "component request failed");
+                // Debug format: the trap plus the guest's wasm backtrace.
+                tracing::warn!(error = ?err, "component request failed");
             }
             result
         });
@@ -154,7 +155,7 @@ impl Runtime {
             Err(_) => {
                 let message = match guest.await {
                     Ok(Ok(())) => "the component returned without a response".to_owned(),
-                    Ok(Err(err)) => first_line(&err),
+                    Ok(Err(err)) => err.root_cause().to_string(),
                     Err(err) => format!("the component task failed: {err}"),
                 };
                 error_response(500, "internal", &message)
@@ -207,11 +208,6 @@ fn time_limit_message(timeout: Duration) -> String {
 
 fn error_code_message(code: &ErrorCode) -> String {
     format!("the component failed the request: {code:?}")
-}
-
-/// First line of a wasmtime error; the rest is a wasm backtrace (logged).
-fn first_line(err: &str) -> String {
-    err.lines().next().unwrap_or(err).to_owned()
 }
 
 /// A host-made error response in the Connect protocol's JSON error shape.

@@ -26,8 +26,12 @@ pub const STORE_FILE: &str = "kiln.redb";
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
-    /// Holds the database and the compiled-component cache; created if absent.
+    /// Holds the database (and, by default, the compiled component); created
+    /// if absent.
     pub data_dir: PathBuf,
+    /// Where the compiled component is cached, if not in `data_dir`. Servers
+    /// sharing one (e.g. in tests) compile the component only once.
+    pub cache_dir: Option<PathBuf>,
     /// Runs this component file instead of the embedded one.
     pub component: Option<PathBuf>,
     pub limits: Limits,
@@ -40,6 +44,7 @@ impl Config {
         Config {
             listen,
             data_dir: data_dir.into(),
+            cache_dir: None,
             component: None,
             limits: Limits::default(),
             shutdown_grace: Duration::from_secs(30),
@@ -56,10 +61,16 @@ pub struct Server {
 }
 
 impl Server {
-    /// Opens the store, loads the component and binds the listen socket.
+    /// Binds the listen socket, opens the store and loads the component.
     pub async fn bind(config: Config) -> anyhow::Result<Server> {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("creating {}", config.data_dir.display()))?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+
+        let cache_dir = config.cache_dir.as_ref().unwrap_or(&config.data_dir);
+        for dir in [&config.data_dir, cache_dir] {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
         let store_path = config.data_dir.join(STORE_FILE);
         let store = Store::open(&store_path)
             .with_context(|| format!("opening {}", store_path.display()))?;
@@ -71,11 +82,7 @@ impl Server {
                 .into(),
             None => std::borrow::Cow::Borrowed(COMPONENT_WASM),
         };
-        let runtime = Runtime::new(&wasm, &config.data_dir, Arc::clone(&store), config.limits)?;
-
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("binding {}", config.listen))?;
+        let runtime = Runtime::new(&wasm, cache_dir, Arc::clone(&store), config.limits)?;
         Ok(Server {
             listener,
             runtime: Arc::new(runtime),

@@ -25,7 +25,7 @@ const MAX_GROUP: usize = 4096;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("storage error: {0}")]
-    Storage(#[from] redb::Error),
+    Storage(redb::Error),
     /// A write shared a group-commit transaction that failed.
     #[error("write transaction failed: {0}")]
     GroupFailed(String),
