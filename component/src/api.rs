@@ -89,7 +89,7 @@ fn now_ms() -> i64 {
 
 /// A random (version 4) UUID for each stored profile, as Pyroscope assigns.
 fn new_profile_id() -> [u8; 16] {
-    let bytes = spin_sdk::wit::wasi::random::random::get_random_bytes(16);
+    let bytes = wasi::random::random::get_random_bytes(16);
     let mut id = [0u8; 16];
     id.copy_from_slice(&bytes[..16]);
     id[6] = (id[6] & 0x0f) | 0x40;

@@ -31,7 +31,6 @@ pub enum Code {
     InvalidArgument,
     ResourceExhausted,
     Unimplemented,
-    Internal,
     Unavailable,
     DataLoss,
 }
@@ -42,7 +41,6 @@ impl Code {
             Code::InvalidArgument => "invalid_argument",
             Code::ResourceExhausted => "resource_exhausted",
             Code::Unimplemented => "unimplemented",
-            Code::Internal => "internal",
             Code::Unavailable => "unavailable",
             Code::DataLoss => "data_loss",
         }
@@ -54,7 +52,7 @@ impl Code {
             Code::InvalidArgument => 400,
             Code::ResourceExhausted => 429,
             Code::Unimplemented => 501,
-            Code::Internal | Code::DataLoss => 500,
+            Code::DataLoss => 500,
             Code::Unavailable => 503,
         }
     }

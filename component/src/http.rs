@@ -3,11 +3,10 @@
 use futures::StreamExt;
 use spin_sdk::http::{Fields, IncomingRequest, Method, OutgoingResponse, ResponseOutparam};
 
-/// Method, path, query and headers of a request, with its body still unread.
+/// Method, path and headers of a request, with its body still unread.
 pub struct RequestHead {
     pub method: String,
     pub path: String,
-    pub query: String,
     headers: Vec<(String, String)>,
 }
 
@@ -26,17 +25,14 @@ impl RequestHead {
             Method::Other(m) => m,
         };
         let target = req.path_with_query().unwrap_or_default();
-        let (path, query) = match target.split_once('?') {
-            Some((p, q)) => (p.to_string(), q.to_string()),
-            None => (target, String::new()),
-        };
+        let path = target.split('?').next().unwrap_or_default().to_string();
         let headers = req
             .headers()
             .entries()
             .into_iter()
             .map(|(k, v)| (k.to_ascii_lowercase(), String::from_utf8_lossy(&v).into_owned()))
             .collect();
-        Self { method, path, query, headers }
+        Self { method, path, headers }
     }
 
     /// The first value of a header, by case-insensitive name.
