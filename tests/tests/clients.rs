@@ -17,8 +17,8 @@ fn headers(path: &Path) -> Vec<(String, String)> {
         .skip(1)
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.split_once(": "))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .filter(|(k, _)| !matches!(k.as_str(), "content-length" | "host" | "transfer-encoding"))
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+        .filter(|(k, _)| !matches!(k.as_str(), "content-length" | "host" | "transfer-encoding" | "connection"))
         .collect()
 }
 
@@ -38,8 +38,11 @@ fn replay_push_captures(server: &Server, client: &str) -> Vec<(String, String, i
         let head_path = body_path.to_string_lossy().replace(".body.bin", ".headers.txt");
         let headers = headers(Path::new(&head_path));
         let gzipped = headers.iter().any(|(k, v)| k == "content-encoding" && v == "gzip");
-        let raw = std::fs::read(body_path).unwrap();
-        let mut req = PushRequest::decode(&gunzip_if_needed(&raw)[..]).unwrap();
+        let content_type = headers.iter().find(|(k, _)| k == "content-type").unwrap().1.clone();
+        let json = content_type.starts_with("application/json");
+        let raw = gunzip_if_needed(&std::fs::read(body_path).unwrap());
+        let mut req: PushRequest =
+            if json { serde_json::from_slice(&raw).unwrap() } else { PushRequest::decode(&raw[..]).unwrap() };
         // Distinct recent times keep the captures apart from each other.
         let time = now_ns() - (n as i64 + 1) * 1_000_000_000;
         for series in &mut req.series {
@@ -60,9 +63,8 @@ fn replay_push_captures(server: &Server, client: &str) -> Vec<(String, String, i
                 sample.raw_profile = if plain { p.encode_to_vec() } else { gzip(&p.encode_to_vec()) };
             }
         }
-        let body = req.encode_to_vec();
+        let body = if json { serde_json::to_vec(&req).unwrap() } else { req.encode_to_vec() };
         let body = if gzipped { gzip(&body) } else { body };
-        let content_type = headers.iter().find(|(k, _)| k == "content-type").unwrap().1.clone();
         let extra: Vec<(&str, &str)> =
             headers.iter().filter(|(k, _)| k != "content-type").map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let (status, _, reply) = server.post("/push.v1.PusherService/Push", &content_type, body, &extra);
@@ -115,4 +117,26 @@ fn connect_es_captures_replay() {
     let server = Server::start_temp();
     let expected = replay_push_captures(&server, "connect-grpc-clients");
     assert_queryable(&server, &expected);
+
+    // Its LabelNames call, with the captured headers and a current range.
+    let dir = shared_dir().join("testdata/clients/connect-grpc-clients");
+    let headers = headers(&dir.join("003-POST-querier.v1.QuerierService_LabelNames.headers.txt"));
+    let mut body: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("003-POST-querier.v1.QuerierService_LabelNames.body.bin")).unwrap())
+            .unwrap();
+    let now = now_ns() / 1_000_000;
+    body["start"] = json!((now - 3_600_000).to_string());
+    body["end"] = json!(now.to_string());
+    let extra: Vec<(&str, &str)> =
+        headers.iter().filter(|(k, _)| k != "content-type").map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (status, reply_headers, reply) =
+        server.post("/querier.v1.QuerierService/LabelNames", "application/json", body.to_string().into_bytes(), &extra);
+    assert_eq!(status, 200);
+    // connect-es accepts gzip; the reply is in the request's codec.
+    assert_eq!(reply_headers.get("content-type").map(String::as_str), Some("application/json"));
+    let reply: serde_json::Value = serde_json::from_slice(&kiln_tests::fixtures::gunzip_if_needed(&reply)).unwrap();
+    let names = reply["names"].as_array().unwrap();
+    for want in ["__name__", "env", "service_name", "work"] {
+        assert!(names.contains(&json!(want)), "{want} missing from {reply}");
+    }
 }
