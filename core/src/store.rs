@@ -96,16 +96,24 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
         let markers: Vec<String> =
             unique.iter().map(|&i| self.key(format_args!("{}/m/{:016x}", placed[i].0, placed[i].1))).collect();
         let present = self.kv.get_many(&markers)?;
-        let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut fresh: Vec<(usize, String)> = Vec::new();
         for (&i, (marker, found)) in unique.iter().zip(markers.into_iter().zip(present)) {
-            if found.is_some() {
-                continue;
+            if found.is_none() {
+                fresh.push((i, marker));
             }
-            let (hour, id) = placed[i];
-            let slot = self.kv.increment(&self.key(format_args!("{hour}/sn")), 1)? - 1;
-            let entry = SeriesEntry { id, labels: to_pairs(&writes[i].labels) };
-            entries.push((self.key(format_args!("{hour}/s/{slot}")), entry.encode_to_vec()));
-            entries.push((marker, alloc::vec![1]));
+        }
+        // One increment per hour reserves the log slots of all its new series.
+        let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
+        fresh.sort_by_key(|(i, _)| placed[*i].0);
+        for group in fresh.chunk_by(|a, b| placed[a.0].0 == placed[b.0].0) {
+            let hour = placed[group[0].0].0;
+            let end = self.kv.increment(&self.key(format_args!("{hour}/sn")), group.len() as u64)?;
+            let first = end - group.len() as u64;
+            for (slot, (i, marker)) in (first..).zip(group) {
+                let entry = SeriesEntry { id: placed[*i].1, labels: to_pairs(&writes[*i].labels) };
+                entries.push((self.key(format_args!("{hour}/s/{slot}")), entry.encode_to_vec()));
+                entries.push((marker.clone(), alloc::vec![1]));
+            }
         }
 
         for (w, &(hour, id)) in writes.into_iter().zip(&placed) {

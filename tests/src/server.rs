@@ -93,6 +93,16 @@ impl Server {
 
     /// Pushes one pprof (binary protobuf) and asserts it was accepted.
     pub fn push_pprof(&self, labels: &[(&str, &str)], pprof: &[u8]) {
+        let (status, body) = self.push_pprof_status(labels, pprof);
+        assert_eq!(status, 200, "push failed: {}", String::from_utf8_lossy(&body));
+    }
+
+    /// Pushes one pprof; true when the server accepted it.
+    pub fn try_push_pprof(&self, labels: &[(&str, &str)], pprof: &[u8]) -> bool {
+        self.push_pprof_status(labels, pprof).0 == 200
+    }
+
+    fn push_pprof_status(&self, labels: &[(&str, &str)], pprof: &[u8]) -> (u16, Vec<u8>) {
         let req = PushRequest {
             series: vec![RawProfileSeries {
                 labels: labels.iter().map(|(n, v)| LabelPair { name: (*n).into(), value: (*v).into() }).collect(),
@@ -102,7 +112,7 @@ impl Server {
         };
         let (status, _, body) =
             self.post("/push.v1.PusherService/Push", "application/proto", req.encode_to_vec(), &[]);
-        assert_eq!(status, 200, "push failed: {}", String::from_utf8_lossy(&body));
+        (status, body)
     }
 }
 
