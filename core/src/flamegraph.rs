@@ -594,20 +594,9 @@ fn get_uvarint(rest: &mut &[u8]) -> Result<u64, TreeBytesError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::string::ToString;
     use alloc::vec;
 
-    fn tree(stacks: &[(&str, i64)]) -> StackTree {
-        let mut t = StackTree::new();
-        for (s, v) in stacks {
-            t.insert(s.split(';'), *v);
-        }
-        t
-    }
-
-    fn pairs(v: &[(&str, i64)]) -> Vec<(String, i64)> {
-        v.iter().map(|(s, n)| (s.to_string(), *n)).collect()
-    }
+    use crate::tree::tests::{pairs, tree};
 
     fn levels(fg: &FlameGraph) -> Vec<Vec<i64>> {
         fg.levels.iter().map(|l| l.values.clone()).collect()

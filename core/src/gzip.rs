@@ -94,8 +94,8 @@ fn inflate_member(input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(usiz
             let want = (out.len() - start).max(input.len() * 3).max(32 * 1024) + out.len();
             out.resize(want.min(cap), 0);
         }
-        let flags = inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF
-            | inflate_flags::TINFL_FLAG_HAS_MORE_INPUT * u32::from(in_pos < input.len());
+        let more_input = if in_pos < input.len() { inflate_flags::TINFL_FLAG_HAS_MORE_INPUT } else { 0 };
+        let flags = inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF | more_input;
         let (status, read, written) = decompress(&mut state, &input[in_pos..], out, out_pos, flags);
         in_pos += read;
         out_pos += written;

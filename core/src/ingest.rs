@@ -161,7 +161,9 @@ fn split(profile: &Profile, labels: &Labels, timestamp_ms: i64, id: [u8; 16], li
 
     // Group sample indices by their string labels; drop samples Pyroscope's
     // normalisation drops (a negative value, or all values zero).
-    let mut groups: BTreeMap<Vec<(&str, &str)>, Vec<(usize, u64)>> = BTreeMap::new();
+    // Sample labels -> (sample index, span id) of the samples carrying them.
+    type Group<'a> = Vec<(&'a str, &'a str)>;
+    let mut groups: BTreeMap<Group<'_>, Vec<(usize, u64)>> = BTreeMap::new();
     for (i, sample) in profile.sample.iter().enumerate() {
         if sample.value.iter().any(|&v| v < 0) || sample.value.iter().all(|&v| v == 0) {
             continue;

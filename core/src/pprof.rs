@@ -212,7 +212,8 @@ pub(crate) mod tests {
     fn validation_messages() {
         let limits = Limits::default();
         validate(&sample_profile(), &limits).unwrap();
-        let cases: Vec<(fn(&mut Profile), &str)> = vec![
+        type Case = (fn(&mut Profile), &'static str);
+        let cases: Vec<Case> = vec![
             (|p| p.sample_type.clear(), "empty profile"),
             (|p| p.sample_type[0].r#type = 99, "sample type type string index out of range"),
             (|p| p.function[0].name = 99, "function name string index out of range"),

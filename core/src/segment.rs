@@ -237,7 +237,7 @@ impl<'p> SegmentBuilder<'p> {
                 id: self.segment.mappings.len() as u64 + 1,
                 filename: self.string(src.filename),
                 build_id: self.string(src.build_id),
-                ..src.clone()
+                ..*src
             };
             self.segment.mappings.push(m);
             self.mappings[i] = self.segment.mappings.len() as u32;

@@ -328,11 +328,11 @@ fn to_id(len: usize) -> u32 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use alloc::string::ToString;
 
-    fn tree(stacks: &[(&str, i64)]) -> StackTree {
+    pub(crate) fn tree(stacks: &[(&str, i64)]) -> StackTree {
         let mut t = StackTree::new();
         for (s, v) in stacks {
             t.insert(s.split(';'), *v);
@@ -340,7 +340,7 @@ mod tests {
         t
     }
 
-    fn pairs(v: &[(&str, i64)]) -> Vec<(String, i64)> {
+    pub(crate) fn pairs(v: &[(&str, i64)]) -> Vec<(String, i64)> {
         v.iter().map(|(s, n)| (s.to_string(), *n)).collect()
     }
 

@@ -38,6 +38,17 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// One line per measurement: time per round and throughput.
+fn report(what: &str, round: Duration, profiles: usize, mb: f64) {
+    let secs = round.as_secs_f64();
+    println!(
+        "{what:<38} {:>8.2} ms/round {:>8.0} profiles/s {:>7.1} MB/s",
+        secs * 1e3,
+        profiles as f64 / secs,
+        mb / secs
+    );
+}
+
 fn main() {
     let server = Server::start_temp();
 
@@ -75,12 +86,17 @@ fn main() {
     let limits = kiln_core::ingest::IngestLimits::default();
     let labels = [kiln_proto::types::v1::LabelPair { name: "__name__".into(), value: "process_cpu".into() }];
     let mut core_times = Vec::new();
-    for _ in 0..ROUNDS {
+    let mut stored = 0;
+    for round in 0..ROUNDS {
         let now_ms = now_ns() / 1_000_000;
         let t = Instant::now();
         for p in &payloads {
             let raw = kiln_core::ingest::RawProfile { labels: &labels, bytes: p };
-            std::hint::black_box(kiln_core::ingest::prepare(&raw, now_ms, [0; 16], &limits).unwrap());
+            let writes = kiln_core::ingest::prepare(&raw, now_ms, [0; 16], &limits).unwrap();
+            if round == 0 {
+                stored += writes.iter().map(|w| w.segment.len()).sum::<usize>();
+            }
+            std::hint::black_box(writes);
         }
         core_times.push(t.elapsed());
     }
@@ -126,35 +142,18 @@ fn main() {
 
     let decode = median(decode_times);
     let ingest = median(ingest_times);
-    let n = payloads.len() as f64;
-    let mb = raw as f64 / 1e6;
-    println!("payloads: {} pprof files, {:.2} MB uncompressed, {:.2} MB gzipped", payloads.len(), mb, compressed as f64 / 1e6);
-    println!(
-        "bare decode (native gunzip + prost): {:>8.2} ms/round  {:>8.0} profiles/s  {:>7.1} MB/s",
-        decode.as_secs_f64() * 1e3,
-        n / decode.as_secs_f64(),
-        mb / decode.as_secs_f64()
-    );
-    let core = median(core_times);
-    println!(
-        "core push pipeline (native, no I/O):  {:>8.2} ms/round  {:>8.0} profiles/s  {:>7.1} MB/s",
-        core.as_secs_f64() * 1e3,
-        n / core.as_secs_f64(),
-        mb / core.as_secs_f64()
-    );
-    println!(
-        "ingest via server (HTTP+wasm+store): {:>8.2} ms/round  {:>8.0} profiles/s  {:>7.1} MB/s",
-        ingest.as_secs_f64() * 1e3,
-        n / ingest.as_secs_f64(),
-        mb / ingest.as_secs_f64()
-    );
     let concurrent = median(concurrent_times);
+    let (n, mb) = (payloads.len(), raw as f64 / 1e6);
+    println!("payloads: {n} pprof files, {mb:.2} MB uncompressed, {:.2} MB gzipped", compressed as f64 / 1e6);
     println!(
-        "ingest via server, {CLIENTS} clients:   {:>8.2} ms/round  {:>8.0} profiles/s  {:>7.1} MB/s",
-        concurrent.as_secs_f64() * 1e3,
-        n / concurrent.as_secs_f64(),
-        mb / concurrent.as_secs_f64()
+        "segment bytes written per round: {:.2} MB ({:.0}% of the gzipped payloads)",
+        stored as f64 / 1e6,
+        100.0 * stored as f64 / compressed as f64
     );
+    report("bare decode (native gunzip + prost)", decode, n, mb);
+    report("core push pipeline (native, no I/O)", median(core_times), n, mb);
+    report("ingest via server (HTTP+wasm+store)", ingest, n, mb);
+    report(&format!("ingest via server, {CLIENTS} clients"), concurrent, n, mb);
     println!("ratio ingest / bare decode, 1 client:  {:.2} (target <= 2.5)", ingest.as_secs_f64() / decode.as_secs_f64());
     println!(
         "ratio ingest / bare decode, {CLIENTS} clients: {:.2} (target <= 2.5)",

@@ -74,7 +74,7 @@ fn merge<S: KvStore + ?Sized>(
     let profile_type = ProfileType::parse(profile_type_id)?;
     let mut selector = parse_selector(label_selector)?;
     selector.push(
-        Matcher::new("__profile_type__", MatchOp::Eq, &profile_type.id()).map_err(|e| Error::invalid(format!("{e}")))?,
+        Matcher::new("__profile_type__", MatchOp::Eq, profile_type.id()).map_err(|e| Error::invalid(format!("{e}")))?,
     );
     let mut tree = StackTree::new();
     let Some((start, end)) = range else { return Ok(tree) };
