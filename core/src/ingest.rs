@@ -19,7 +19,7 @@ use crate::labels::Labels;
 use crate::pprof::{self, Profile};
 use crate::profile_type::ProfileType;
 use crate::segment::{Segment, SegmentBuilder, StoredProfile};
-use crate::store::{SeriesWrite, Storage};
+use crate::store::{Batch, SeriesWrite, Storage, SymbolsWrite, symbols_hash};
 use crate::time::rfc3339_ms;
 
 /// Validation settings with Pyroscope's defaults.
@@ -72,24 +72,24 @@ pub fn push<S: KvStore + ?Sized>(
     if profiles.is_empty() {
         return Err(Error::invalid("no profiles received"));
     }
-    let mut writes = Vec::new();
+    let mut batch = Batch::default();
     let mut errors = Vec::new();
     for raw in profiles {
         match prepare(raw, now_ms, new_id(), limits) {
-            Ok(w) => writes.extend(w),
+            Ok(b) => batch.extend(b),
             Err(e) => errors.push(e),
         }
     }
     if let Some(first) = errors.into_iter().next() {
         return Err(first);
     }
-    let summary = PushSummary { profiles: profiles.len(), series: writes.len() };
-    storage.write(writes)?;
+    let summary = PushSummary { profiles: profiles.len(), series: batch.series.len() };
+    storage.write(batch)?;
     Ok(summary)
 }
 
 /// Turns one labelled pprof into the writes of its series.
-pub fn prepare(raw: &RawProfile<'_>, now_ms: i64, id: [u8; 16], limits: &IngestLimits) -> Result<Vec<SeriesWrite>> {
+pub fn prepare(raw: &RawProfile<'_>, now_ms: i64, id: [u8; 16], limits: &IngestLimits) -> Result<Batch> {
     let labels = series_labels(raw.labels)?;
     let mut profile = pprof::decode(raw.bytes, &limits.profile)?;
     pprof::validate(&profile, &limits.profile)?;
@@ -155,7 +155,7 @@ const TRACE_ID: &str = "trace_id";
 
 /// Splits a profile into series: one per distinct set of sample labels and
 /// per sample type.
-fn split(profile: &Profile, labels: &Labels, timestamp_ms: i64, id: [u8; 16], limits: &IngestLimits) -> Result<Vec<SeriesWrite>> {
+fn split(profile: &Profile, labels: &Labels, timestamp_ms: i64, id: [u8; 16], limits: &IngestLimits) -> Result<Batch> {
     let strings = &profile.string_table;
     let s = |i: i64| strings.get(i as usize).map_or("", String::as_str);
 
@@ -188,7 +188,7 @@ fn split(profile: &Profile, labels: &Labels, timestamp_ms: i64, id: [u8; 16], li
 
     let name = labels.get("__name__").unwrap_or_default();
     let period = profile.period_type.as_ref().map(|p| (s(p.r#type), s(p.unit)));
-    let mut writes = Vec::new();
+    let mut batch = Batch::default();
     for (group, samples) in groups {
         let mut builder = SegmentBuilder::new(profile, limits.profile.max_stack_depth);
         let mut stacks = Vec::with_capacity(samples.len());
@@ -196,6 +196,8 @@ fn split(profile: &Profile, labels: &Labels, timestamp_ms: i64, id: [u8; 16], li
             stacks.push(builder.add_stack(&profile.sample[i])?);
         }
         let symbols = builder.finish().encode_to_vec();
+        let hash = symbols_hash(&symbols);
+        batch.symbols.push(SymbolsWrite { timestamp_ms, hash, bytes: symbols });
         let has_spans = samples.iter().any(|&(_, span)| span != 0);
 
         let mut base = labels.clone();
@@ -233,12 +235,11 @@ fn split(profile: &Profile, labels: &Labels, timestamp_ms: i64, id: [u8; 16], li
             validate_labels(&series, limits)?;
 
             let stored = column_values(profile, &samples, &stacks, column, has_spans, id, timestamp_ms);
-            let mut segment = symbols.clone();
-            Segment { profiles: vec![stored], ..Default::default() }.encode(&mut segment).expect("vec grows");
-            writes.push(SeriesWrite { labels: series, timestamp_ms, segment });
+            let profiles = Segment { profiles: vec![stored], ..Default::default() }.encode_to_vec();
+            batch.series.push(SeriesWrite { labels: series, timestamp_ms, symbols: hash, profiles });
         }
     }
-    Ok(writes)
+    Ok(batch)
 }
 
 /// The values of one sample type, with identical (stack, span) samples summed.
@@ -328,7 +329,9 @@ mod tests {
     fn one_series_per_sample_type_with_derived_labels() {
         let bytes = fresh_profile().encode_to_vec();
         let labels = pairs(&[("__name__", "process_cpu"), ("service_name", "svc"), ("__delta__", "false")]);
-        let writes = prepare(&RawProfile { labels: &labels, bytes: &bytes }, NOW, [7; 16], &IngestLimits::default()).unwrap();
+        let batch = prepare(&RawProfile { labels: &labels, bytes: &bytes }, NOW, [7; 16], &IngestLimits::default()).unwrap();
+        assert_eq!(batch.symbols.len(), 1, "sample types share their symbols");
+        let writes = &batch.series;
         assert_eq!(writes.len(), 2);
         let l = &writes[1].labels;
         assert_eq!(l.get("__profile_type__"), Some("process_cpu:cpu:nanoseconds:cpu:nanoseconds"));
@@ -336,7 +339,8 @@ mod tests {
         assert_eq!(l.get("__period_type__"), Some("cpu"));
         assert_eq!(l.get("__delta__"), None);
         assert_eq!(writes[0].labels.get("__profile_type__"), Some("process_cpu:samples:count:cpu:nanoseconds"));
-        let seg = Segment::decode_bytes(&writes[1].segment).unwrap();
+        assert_eq!(writes[1].symbols, batch.symbols[0].hash);
+        let seg = Segment::decode_bytes(&writes[1].profiles).unwrap();
         assert_eq!(seg.profiles[0].total, 50);
         assert_eq!(writes[1].timestamp_ms, NOW - 1000);
     }
@@ -350,12 +354,14 @@ mod tests {
         p.sample[1].label = vec![Label { key: n - 2, str: n - 1, ..Default::default() }];
         let bytes = p.encode_to_vec();
         let labels = pairs(&[("__name__", "process_cpu")]);
-        let writes = prepare(&RawProfile { labels: &labels, bytes: &bytes }, NOW, [0; 16], &IngestLimits::default()).unwrap();
+        let batch = prepare(&RawProfile { labels: &labels, bytes: &bytes }, NOW, [0; 16], &IngestLimits::default()).unwrap();
+        assert_eq!(batch.symbols.len(), 2, "one symbol set per label group");
+        let writes = &batch.series;
         assert_eq!(writes.len(), 4);
         assert_eq!(writes[0].labels.get("service_name"), Some("unknown_service"));
         let threads: Vec<_> = writes.iter().map(|w| w.labels.get("thread")).collect();
         assert_eq!(threads, [None, None, Some("t1"), Some("t1")]);
-        let seg = Segment::decode_bytes(&writes[0].segment).unwrap();
+        let seg = Segment::decode_bytes(&writes[0].profiles).unwrap();
         assert_eq!(seg.profiles[0].span_ids, [0xff]);
     }
 
@@ -384,7 +390,9 @@ mod tests {
         assert_eq!(l.get("__name_replaced__"), Some("godeltaprof_memory"));
         let bytes = fresh_profile().encode_to_vec();
         let labels = pairs(&[("__name__", "wall")]);
-        let writes = prepare(&RawProfile { labels: &labels, bytes: &bytes }, NOW, [0; 16], &IngestLimits::default()).unwrap();
+        let writes = prepare(&RawProfile { labels: &labels, bytes: &bytes }, NOW, [0; 16], &IngestLimits::default())
+            .unwrap()
+            .series;
         assert_eq!(writes[1].labels.get("__profile_type__"), Some("process_cpu:cpu:nanoseconds:cpu:nanoseconds"));
         assert_eq!(writes[0].labels.get("__profile_type__"), Some("wall:samples:count:cpu:nanoseconds"));
     }

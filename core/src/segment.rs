@@ -6,9 +6,9 @@
 //! query shapes cheap: a flame graph maps every stack node to a function-name
 //! tree node in one forward pass; a pprof rebuilds a stack by walking parents.
 //!
-//! Segments are protobuf messages, so the symbol part can be encoded once and
-//! shared by the series cut from one pprof: protobuf concatenation is merge,
-//! hence `symbols ++ profiles_i` decodes as one segment.
+//! The store keeps the two halves apart: a segment holding only symbols is
+//! shared by the series cut from one pprof, and each series stores a segment
+//! holding only its profiles (see [`crate::store`]).
 
 use alloc::string::String;
 use alloc::vec;
@@ -70,12 +70,18 @@ impl Segment {
         Segment::decode(bytes).map_err(|e| Error::Corrupt(alloc::format!("segment: {e}")))
     }
 
-    /// Adds the samples of the profiles `keep` accepts into `tree`, merging
-    /// frames by function name.
-    pub fn merge_into(&self, tree: &mut StackTree, mut keep: impl FnMut(&StoredProfile) -> bool) {
+    /// Adds the samples of the `profiles` that `keep` accepts, whose stacks
+    /// refer to this segment's symbols, into `tree`, merging frames by
+    /// function name.
+    pub fn merge_into(
+        &self,
+        profiles: &[StoredProfile],
+        tree: &mut StackTree,
+        mut keep: impl FnMut(&StoredProfile) -> bool,
+    ) {
         let mut node_values = vec![0i64; self.stack_parents.len() + 1];
         let mut any = false;
-        for p in self.profiles.iter().filter(|p| keep(p)) {
+        for p in profiles.iter().filter(|p| keep(p)) {
             for (&node, &value) in p.stacks.iter().zip(&p.values) {
                 if let Some(slot) = node_values.get_mut(node as usize) {
                     *slot += value;
@@ -303,20 +309,10 @@ mod tests {
         // main, main;a, main;b
         assert_eq!(seg.stack_parents, [0, 1, 1]);
         let mut tree = StackTree::new();
-        seg.merge_into(&mut tree, |_| true);
+        seg.merge_into(&seg.profiles, &mut tree, |_| true);
         assert_eq!(tree.total(), 50);
         let collapsed = tree.collapsed();
         assert_eq!(collapsed, [("main;a".into(), 30), ("main;b".into(), 20)]);
-    }
-
-    #[test]
-    fn symbols_and_profiles_concatenate() {
-        let p = sample_profile();
-        let seg = segment_of(&p, 0);
-        let symbols = Segment { profiles: vec![], ..seg.clone() }.encode_to_vec();
-        let profiles = Segment { profiles: seg.profiles.clone(), ..Default::default() }.encode_to_vec();
-        let joined = [symbols, profiles].concat();
-        assert_eq!(Segment::decode_bytes(&joined).unwrap(), seg);
     }
 
     #[test]

@@ -9,17 +9,26 @@
 //! reads a counter and fetches slots `0..n` with one batched get; a slot whose
 //! writer has not finished yet (or crashed after taking it) is simply absent.
 //!
+//! Symbols (strings, functions, locations, mappings, stack tree) are stored
+//! once per upload and label group, content-addressed, and shared by the
+//! series of every sample type cut from it: a heap profile's four series
+//! write its symbols once. Equal content means an equal key, so concurrent
+//! writers of the same symbols cannot conflict.
+//!
 //! ```text
 //! k1/{tenant}/{h}/sn               counter: series-log length
 //! k1/{tenant}/{h}/s/{i}            series-log entry i: series id + labels
 //! k1/{tenant}/{h}/m/{sid}          marker: series sid is in hour h's log
 //! k1/{tenant}/{h}/{sid}/n          counter: segment-log length of series sid
-//! k1/{tenant}/{h}/{sid}/{j}        segment j (tag 0 + bytes) or manifest (tag 1)
-//! k1/{tenant}/{h}/{sid}/{j}.{c}    chunk c of a segment over the value limit
+//! k1/{tenant}/{h}/{sid}/{j}        segment j: symbols hash (16 bytes) + profiles
+//! k1/{tenant}/{h}/y/{hash}         symbols, by 128-bit content hash
+//! {any value key}.{c}              chunk c of a value over the value limit
 //! ```
 //!
-//! `sid` is a 64-bit hash of the series labels in hex. Keys stay under
-//! [`MAX_KEY_LEN`] because tenant IDs are at most 150 bytes.
+//! Every value starts with a tag: 0 = the bytes follow, 1 = a chunk count
+//! follows and the bytes are in the chunks. `sid` is a 64-bit hash of the
+//! series labels in hex. Keys stay under [`MAX_KEY_LEN`] because tenant IDs
+//! are at most 150 bytes.
 
 use alloc::format;
 use alloc::string::String;
@@ -32,6 +41,7 @@ use prost::Message;
 use crate::error::{Error, Result};
 use crate::kv::{KvStore, MAX_KEY_LEN, MAX_VALUE_LEN};
 use crate::labels::Labels;
+use crate::segment::{Segment, StoredProfile};
 
 pub const HOUR_MS: i64 = 3_600_000;
 /// Keys per batched read: bounds the memory one `get_many` brings in.
@@ -46,12 +56,41 @@ pub struct Storage<'a, S: KvStore + ?Sized> {
     tenant: &'a str,
 }
 
-/// One series' data to append: an encoded [`crate::segment::Segment`].
+/// What one upload appends: shared symbol blobs and per-series profiles.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub symbols: Vec<SymbolsWrite>,
+    pub series: Vec<SeriesWrite>,
+}
+
+/// An encoded [`Segment`] holding only symbols, addressed by its content.
+#[derive(Debug)]
+pub struct SymbolsWrite {
+    pub timestamp_ms: i64,
+    pub hash: u128,
+    pub bytes: Vec<u8>,
+}
+
+/// One series' profiles (an encoded [`Segment`] holding only `profiles`),
+/// referring to the symbols they were cut from.
 #[derive(Debug)]
 pub struct SeriesWrite {
     pub labels: Labels,
     pub timestamp_ms: i64,
-    pub segment: Vec<u8>,
+    pub symbols: u128,
+    pub profiles: Vec<u8>,
+}
+
+impl Batch {
+    pub fn extend(&mut self, other: Batch) {
+        self.symbols.extend(other.symbols);
+        self.series.extend(other.series);
+    }
+}
+
+/// The 128-bit content hash that names a symbols blob.
+pub fn symbols_hash(bytes: &[u8]) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(bytes)
 }
 
 /// A series present in one hour.
@@ -77,7 +116,8 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
 
     /// Appends every write durably; when this returns Ok the data is visible
     /// to any later query.
-    pub fn write(&self, writes: Vec<SeriesWrite>) -> Result<()> {
+    pub fn write(&self, batch: Batch) -> Result<()> {
+        let Batch { symbols, series: writes } = batch;
         if writes.is_empty() {
             return Ok(());
         }
@@ -116,13 +156,20 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
             }
         }
 
+        for sym in symbols {
+            let hour = sym.timestamp_ms.div_euclid(HOUR_MS);
+            push_value(&mut entries, self.key(format_args!("{hour}/y/{:032x}", sym.hash)), &sym.bytes);
+        }
         for (w, &(hour, id)) in writes.into_iter().zip(&placed) {
             let slot = self.kv.increment(&self.key(format_args!("{hour}/{id:016x}/n")), 1)? - 1;
             let key = self.key(format_args!("{hour}/{id:016x}/{slot}"));
-            push_value(&mut entries, key, w.segment);
+            let mut value = Vec::with_capacity(16 + w.profiles.len());
+            value.extend_from_slice(&w.symbols.to_le_bytes());
+            value.extend_from_slice(&w.profiles);
+            push_value(&mut entries, key, &value);
         }
-        // Segment and series entries land together: a reader that finds a
-        // series in the log finds its data.
+        // Symbols, segments and series entries land together: a reader that
+        // finds a series in the log finds its data.
         self.kv.set_many(entries)?;
         Ok(())
     }
@@ -151,36 +198,75 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
         Ok(out)
     }
 
-    /// Calls `f` with every stored segment of the given series, one at a time.
-    pub fn for_each_segment(&self, series: &[SeriesRef], mut f: impl FnMut(&SeriesRef, &[u8]) -> Result<()>) -> Result<()> {
+    /// Calls `f` with every stored segment of the given series, one at a
+    /// time: the symbols it refers to and its profiles.
+    pub fn for_each_segment(
+        &self,
+        series: &[SeriesRef],
+        mut f: impl FnMut(&SeriesRef, &Segment, Vec<StoredProfile>) -> Result<()>,
+    ) -> Result<()> {
         let mut keys: Vec<(usize, String)> = Vec::new();
         for (i, s) in series.iter().enumerate() {
             let n = self.kv.increment(&self.key(format_args!("{}/{:016x}/n", s.hour, s.id)), 0)?;
             keys.extend((0..n).map(|j| (i, self.key(format_args!("{}/{:016x}/{j}", s.hour, s.id)))));
         }
+        // Symbols are fetched once per batch of segments that share them;
+        // dropping the cache with the batch keeps memory bounded.
         for batch in keys.chunks(READ_BATCH) {
-            let names: Vec<String> = batch.iter().map(|(_, k)| k.clone()).collect();
-            for ((i, key), value) in batch.iter().zip(self.kv.get_many(&names)?) {
+            let values = self.get_values(batch.iter().map(|(_, k)| k.clone()).collect())?;
+            let mut segments = Vec::new();
+            let mut wanted: Vec<(i64, u128)> = Vec::new();
+            for ((i, key), value) in batch.iter().zip(values) {
                 let Some(value) = value else { continue };
-                match value.split_first() {
-                    Some((&TAG_INLINE, bytes)) => f(&series[*i], bytes)?,
-                    Some((&TAG_CHUNKED, count)) => {
-                        let bytes = self.read_chunks(key, count)?;
-                        f(&series[*i], &bytes)?
-                    }
-                    _ => return Err(Error::Corrupt(format!("segment {key}: unknown tag"))),
+                if value.len() < 16 {
+                    return Err(Error::Corrupt(format!("segment {key}: too short")));
                 }
+                let hash = u128::from_le_bytes(value[..16].try_into().expect("16 bytes"));
+                let profiles = Segment::decode_bytes(&value[16..])?.profiles;
+                wanted.push((series[*i].hour, hash));
+                segments.push((*i, hash, profiles));
+            }
+            wanted.sort_unstable();
+            wanted.dedup();
+            let names = wanted.iter().map(|(h, hash)| self.key(format_args!("{h}/y/{hash:032x}"))).collect();
+            let mut symbols: HashMap<(i64, u128), Segment> = HashMap::with_capacity(wanted.len());
+            for (id, value) in wanted.into_iter().zip(self.get_values(names)?) {
+                let value = value.ok_or_else(|| Error::Corrupt(format!("symbols {:032x} missing", id.1)))?;
+                symbols.insert(id, Segment::decode_bytes(&value)?);
+            }
+            for (i, hash, profiles) in segments {
+                f(&series[i], &symbols[&(series[i].hour, hash)], profiles)?;
             }
         }
         Ok(())
     }
 
+    /// Batched get that resolves chunked values.
+    fn get_values(&self, keys: Vec<String>) -> Result<Vec<Option<Vec<u8>>>> {
+        let values = self.kv.get_many(&keys)?;
+        let mut out = Vec::with_capacity(values.len());
+        for (key, value) in keys.iter().zip(values) {
+            out.push(match value {
+                None => None,
+                Some(mut v) => match v.first() {
+                    Some(&TAG_INLINE) => {
+                        v.remove(0);
+                        Some(v)
+                    }
+                    Some(&TAG_CHUNKED) => Some(self.read_chunks(key, &v[1..])?),
+                    _ => return Err(Error::Corrupt(format!("value {key}: unknown tag"))),
+                },
+            });
+        }
+        Ok(out)
+    }
+
     fn read_chunks(&self, key: &str, count: &[u8]) -> Result<Vec<u8>> {
-        let count: [u8; 4] = count.try_into().map_err(|_| Error::Corrupt(format!("segment {key}: bad manifest")))?;
+        let count: [u8; 4] = count.try_into().map_err(|_| Error::Corrupt(format!("value {key}: bad manifest")))?;
         let names: Vec<String> = (0..u32::from_le_bytes(count)).map(|c| format!("{key}.{c}")).collect();
         let mut bytes = Vec::new();
         for chunk in self.kv.get_many(&names)? {
-            bytes.extend(chunk.ok_or_else(|| Error::Corrupt(format!("segment {key}: missing chunk")))?);
+            bytes.extend(chunk.ok_or_else(|| Error::Corrupt(format!("value {key}: missing chunk")))?);
         }
         Ok(bytes)
     }
@@ -192,13 +278,14 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
     }
 }
 
-/// Stores `value` under `key`, split into chunks when over the value limit.
-/// Chunks precede the manifest in the batch; all land in one `set_many`.
-fn push_value(entries: &mut Vec<(String, Vec<u8>)>, key: String, value: Vec<u8>) {
+/// Stores `value` under `key` behind its tag, split into chunks when over the
+/// value limit. Chunks precede the manifest in the batch; all land in one
+/// `set_many`.
+fn push_value(entries: &mut Vec<(String, Vec<u8>)>, key: String, value: &[u8]) {
     if value.len() < MAX_VALUE_LEN {
         let mut v = Vec::with_capacity(value.len() + 1);
         v.push(TAG_INLINE);
-        v.extend_from_slice(&value);
+        v.extend_from_slice(value);
         entries.push((key, v));
         return;
     }
@@ -278,51 +365,71 @@ mod tests {
         Labels::from_pairs([("__name__", "process_cpu"), ("service_name", service)])
     }
 
+    /// A batch of one series whose symbols are `symbols` strings and whose
+    /// profile is marked by `marker`.
+    fn batch(service: &str, timestamp_ms: i64, symbols: &[&str], marker: i64) -> Batch {
+        let sym = Segment { strings: symbols.iter().map(|s| (*s).into()).collect(), ..Default::default() };
+        let bytes = sym.encode_to_vec();
+        let hash = symbols_hash(&bytes);
+        let profile = StoredProfile { timestamp_ms, total: marker, ..Default::default() };
+        Batch {
+            symbols: vec![SymbolsWrite { timestamp_ms, hash, bytes }],
+            series: vec![SeriesWrite {
+                labels: labels(service),
+                timestamp_ms,
+                symbols: hash,
+                profiles: Segment { profiles: vec![profile], ..Default::default() }.encode_to_vec(),
+            }],
+        }
+    }
+
+    fn read_all(store: &Storage<'_, MemoryStore>, series: &[SeriesRef]) -> Vec<(String, String, i64)> {
+        let mut seen = Vec::new();
+        store
+            .for_each_segment(series, |s, symbols, profiles| {
+                seen.push((
+                    s.labels.get("service_name").unwrap().into(),
+                    symbols.strings.concat(),
+                    profiles[0].total,
+                ));
+                Ok(())
+            })
+            .unwrap();
+        seen.sort();
+        seen
+    }
+
     #[test]
     fn written_series_and_segments_are_found_by_hour() {
         let kv = MemoryStore::default();
         let store = Storage::new(&kv, "anonymous");
         let t = 10 * HOUR_MS + 5;
-        store
-            .write(vec![
-                SeriesWrite { labels: labels("a"), timestamp_ms: t, segment: vec![1, 2] },
-                SeriesWrite { labels: labels("b"), timestamp_ms: t + HOUR_MS, segment: vec![3] },
-            ])
-            .unwrap();
-        store.write(vec![SeriesWrite { labels: labels("a"), timestamp_ms: t + 1, segment: vec![4] }]).unwrap();
+        let mut first = batch("a", t, &["", "x"], 1);
+        first.extend(batch("b", t + HOUR_MS, &["", "y"], 2));
+        store.write(first).unwrap();
+        store.write(batch("a", t + 1, &["", "x"], 3)).unwrap();
 
         let first_hour = store.series(t, t + 10).unwrap();
         assert_eq!(first_hour.len(), 1);
         assert_eq!(first_hour[0].labels.get("service_name"), Some("a"));
         let both = store.series(t, t + HOUR_MS).unwrap();
         assert_eq!(both.len(), 2);
-
-        let mut seen: Vec<(String, Vec<u8>)> = Vec::new();
-        store.for_each_segment(&both, |s, bytes| {
-            seen.push((s.labels.get("service_name").unwrap().into(), bytes.to_vec()));
-            Ok(())
-        })
-        .unwrap();
-        seen.sort();
-        assert_eq!(seen, [("a".into(), vec![1, 2]), ("a".into(), vec![4]), ("b".into(), vec![3])]);
+        assert_eq!(
+            read_all(&store, &both),
+            [("a".into(), "x".into(), 1), ("a".into(), "x".into(), 3), ("b".into(), "y".into(), 2)]
+        );
         // Another tenant sees nothing.
         assert!(Storage::new(&kv, "other").series(t, t + HOUR_MS).unwrap().is_empty());
     }
 
     #[test]
-    fn large_segments_are_chunked() {
+    fn large_values_are_chunked() {
         let kv = MemoryStore::default();
         let store = Storage::new(&kv, "t");
-        let big: Vec<u8> = (0..2_500_000u32).map(|i| i as u8).collect();
-        store.write(vec![SeriesWrite { labels: labels("a"), timestamp_ms: 0, segment: big.clone() }]).unwrap();
+        let big: String = (0..2_500_000u32).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        store.write(batch("a", 0, &["", &big], 7)).unwrap();
         let series = store.series(0, 1).unwrap();
-        let mut got = Vec::new();
-        store.for_each_segment(&series, |_, b| {
-            got = b.to_vec();
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(got, big);
+        assert_eq!(read_all(&store, &series), [("a".into(), big, 7)]);
     }
 
     #[test]

@@ -92,11 +92,12 @@ fn main() {
         let t = Instant::now();
         for p in &payloads {
             let raw = kiln_core::ingest::RawProfile { labels: &labels, bytes: p };
-            let writes = kiln_core::ingest::prepare(&raw, now_ms, [0; 16], &limits).unwrap();
+            let batch = kiln_core::ingest::prepare(&raw, now_ms, [0; 16], &limits).unwrap();
             if round == 0 {
-                stored += writes.iter().map(|w| w.segment.len()).sum::<usize>();
+                stored += batch.symbols.iter().map(|s| s.bytes.len()).sum::<usize>()
+                    + batch.series.iter().map(|w| w.profiles.len()).sum::<usize>();
             }
-            std::hint::black_box(writes);
+            std::hint::black_box(batch);
         }
         core_times.push(t.elapsed());
     }

@@ -12,7 +12,6 @@ use crate::error::{Error, Result};
 use crate::flamegraph::{flamegraph, tree_bytes};
 use crate::kv::KvStore;
 use crate::profile_type::ProfileType;
-use crate::segment::Segment;
 use crate::selector::{MatchOp, Matcher};
 use crate::tree::StackTree;
 
@@ -79,9 +78,8 @@ fn merge<S: KvStore + ?Sized>(
     let mut tree = StackTree::new();
     let Some((start, end)) = range else { return Ok(tree) };
     let series = cx.select(&selector, start, end)?;
-    cx.storage.for_each_segment(&series, |_, bytes| {
-        let segment = Segment::decode_bytes(bytes)?;
-        segment.merge_into(&mut tree, |p| p.timestamp_ms >= start && p.timestamp_ms < end);
+    cx.storage.for_each_segment(&series, |_, symbols, profiles| {
+        symbols.merge_into(&profiles, &mut tree, |p| p.timestamp_ms >= start && p.timestamp_ms < end);
         Ok(())
     })?;
     Ok(tree)
