@@ -83,7 +83,10 @@ fn main() {
     let status = command
         .status()
         .unwrap_or_else(|e| panic!("running {}: {e}", Path::new(&cargo).display()));
-    assert!(status.success(), "building {PACKAGE} for {WASM_TARGET} failed");
+    assert!(
+        status.success(),
+        "building {PACKAGE} for {WASM_TARGET} failed"
+    );
 
     let wasm = target_dir.join(WASM_TARGET).join("release").join(ARTIFACT);
     assert!(wasm.exists(), "{} was not produced", wasm.display());
@@ -125,7 +128,9 @@ fn ensure_wasm_target(rustc: &OsStr, root: &Path) {
         return;
     }
     let mut rustup = Command::new("rustup");
-    rustup.current_dir(root).args(["target", "add", WASM_TARGET]);
+    rustup
+        .current_dir(root)
+        .args(["target", "add", WASM_TARGET]);
     // The sysroot's directory name is the toolchain cargo is building with.
     if let Some(toolchain) = sysroot.as_deref().and_then(Path::file_name) {
         rustup.arg("--toolchain").arg(toolchain);

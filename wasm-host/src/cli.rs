@@ -10,7 +10,11 @@ use tracing_subscriber::EnvFilter;
 use crate::server::{self, Config};
 
 #[derive(Debug, Parser)]
-#[command(name = "kiln", version, about = "Continuous-profiling server (Pyroscope API)")]
+#[command(
+    name = "kiln",
+    version,
+    about = "Continuous-profiling server (Pyroscope API)"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

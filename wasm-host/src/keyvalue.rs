@@ -1,8 +1,6 @@
 //! Host side of `wasi:keyvalue@0.2.0-draft2` (`store`, `atomics`, `batch`)
 //! over [`Store`]. Only the bucket named `"default"` exists.
 
-use std::sync::Arc;
-
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 use crate::store::{Store, StoreError};
@@ -37,7 +35,7 @@ pub struct Cas {
 /// What the keyvalue host functions see of the per-request state.
 pub struct KeyValueCtx<'a> {
     pub table: &'a mut ResourceTable,
-    pub store: &'a Arc<Store>,
+    pub store: &'a Store,
 }
 
 struct KeyValue;

@@ -1,8 +1,8 @@
 //! kiln's native server: runs the kiln WASI-HTTP component in wasmtime over
 //! a persistent `wasi:keyvalue` store.
 
-pub mod cli;
 mod cache;
+pub mod cli;
 mod keyvalue;
 pub mod runtime;
 pub mod server;

@@ -11,10 +11,12 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use tokio::sync::{Semaphore, oneshot};
 use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, UpdateDeadline};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, UpdateDeadline,
+};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
-use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
@@ -150,7 +152,10 @@ impl Runtime {
 
         match rx.await {
             Ok(Ok(response)) => response,
-            Ok(Err(code)) => error_response(500, "internal", &error_code_message(&code)),
+            Ok(Err(code)) => {
+                let message = format!("the component failed the request: {code:?}");
+                error_response(500, "internal", &message)
+            }
             // The guest ended without setting a response.
             Err(_) => {
                 let message = match guest.await {
@@ -206,10 +211,6 @@ fn time_limit_message(timeout: Duration) -> String {
     format!("request exceeded the {}s time limit", timeout.as_secs())
 }
 
-fn error_code_message(code: &ErrorCode) -> String {
-    format!("the component failed the request: {code:?}")
-}
-
 /// A host-made error response in the Connect protocol's JSON error shape.
 pub fn error_response(status: u16, code: &str, message: &str) -> hyper::Response<Body> {
     let body = serde_json::json!({ "code": code, "message": message }).to_string();
@@ -221,7 +222,9 @@ pub fn error_response(status: u16, code: &str, message: &str) -> hyper::Response
 }
 
 fn full(bytes: Bytes) -> Body {
-    Full::new(bytes).map_err(|never| match never {}).boxed_unsync()
+    Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 /// Per-request state of a guest instance.

@@ -273,7 +273,11 @@ fn apply_all(db: &Database, writes: Vec<Write>) -> Result<Vec<Result<Outcome>>> 
     // matters once data is written under it, which is always a durable
     // set-many. A crash in between loses a reservation, never data.
     let only_increments = writes.iter().all(|w| matches!(w, Write::Increment { .. }));
-    let durability = if only_increments { Durability::None } else { Durability::Immediate };
+    let durability = if only_increments {
+        Durability::None
+    } else {
+        Durability::Immediate
+    };
     txn.set_durability(durability).map_err(storage)?;
     let outcomes = {
         let mut table = txn.open_table(TABLE).map_err(storage)?;
@@ -293,7 +297,9 @@ fn apply(table: &mut redb::Table<'_, &str, &[u8]>, write: Write) -> Result<Resul
     match write {
         Write::SetMany(pairs) => {
             for (key, value) in &pairs {
-                table.insert(key.as_str(), value.as_slice()).map_err(storage)?;
+                table
+                    .insert(key.as_str(), value.as_slice())
+                    .map_err(storage)?;
             }
             Ok(Ok(Outcome::Done))
         }
@@ -325,7 +331,9 @@ fn apply(table: &mut redb::Table<'_, &str, &[u8]>, write: Write) -> Result<Resul
             let matches = current.as_ref().map(|v| v.value()) == expected.as_deref();
             drop(current);
             if matches {
-                table.insert(key.as_str(), value.as_slice()).map_err(storage)?;
+                table
+                    .insert(key.as_str(), value.as_slice())
+                    .map_err(storage)?;
             }
             Ok(Ok(Outcome::Swapped(matches)))
         }
