@@ -108,13 +108,8 @@ impl Call {
             "application/json" => Codec::Json,
             _ => return Err(Reply::new(415).header("accept-post", "application/json, application/proto")),
         };
-        if let Some(v) = head.header("connect-protocol-version") {
-            if v.trim() != "1" {
-                return Err(ConnectError::invalid(format!(
-                    "connect-protocol-version must be \"1\": got {v:?}"
-                ))
-                .into_reply());
-            }
+        if let Some(v) = head.header("connect-protocol-version").filter(|v| v.trim() != "1") {
+            return Err(ConnectError::invalid(format!("connect-protocol-version must be \"1\": got {v:?}")).into_reply());
         }
         let gzip_request = match head.header("content-encoding").map(str::trim) {
             None | Some("") | Some("identity") => false,
