@@ -49,7 +49,7 @@ impl Default for Limits {
 
 /// How often the engine's epoch advances; a running guest yields to other
 /// tasks (and checks its deadline) once per tick.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 pub struct Runtime {
     pre: ProxyPre<RequestState>,
@@ -70,6 +70,7 @@ impl Runtime {
         let engine = Engine::new(&engine_config(&limits))
             .map_err(anyhow::Error::from)
             .context("creating the wasmtime engine")?;
+        start_epoch_ticker(&engine)?;
         let component = crate::cache::load_component(&engine, wasm, cache_dir)?;
 
         let mut linker = Linker::<RequestState>::new(&engine);
@@ -93,10 +94,6 @@ impl Runtime {
             slots: Arc::new(Semaphore::new(limits.max_concurrent as usize)),
             limits,
         })
-    }
-
-    pub fn engine(&self) -> &Engine {
-        self.pre.engine()
     }
 
     /// Waits until no guest instance is running, then refuses new requests
@@ -183,7 +180,12 @@ impl Runtime {
             if Instant::now() >= deadline {
                 wasmtime::bail!("{}", time_limit_message(timeout));
             }
-            Ok(UpdateDeadline::Yield(1))
+            // tokio's own yield lets the worker poll its I/O and timer driver
+            // before resuming the guest; a bare self-wake may not.
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
         });
         store
     }
@@ -205,6 +207,24 @@ fn engine_config(limits: &Limits) -> Config {
         .epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config
+}
+
+/// Advances the epoch from a plain thread, not a tokio timer: a guest that
+/// never yields must still be interrupted even when it occupies the very
+/// worker that would have to run the timer. Ends when the engine is dropped.
+fn start_epoch_ticker(engine: &Engine) -> anyhow::Result<()> {
+    let engine = engine.weak();
+    std::thread::Builder::new()
+        .name("kiln-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .context("starting the epoch thread")?;
+    Ok(())
 }
 
 fn time_limit_message(timeout: Duration) -> String {

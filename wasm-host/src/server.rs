@@ -14,7 +14,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use crate::runtime::{EPOCH_TICK, Limits, Runtime};
+use crate::runtime::{Limits, Runtime};
 use crate::store::Store;
 
 /// The component built from `component/` with this binary.
@@ -108,7 +108,6 @@ impl Server {
         } = self;
         tracing::info!(addr = %listener.local_addr()?, "kiln listening");
 
-        let ticker = tokio::spawn(tick_epochs(runtime.engine().clone()));
         let mut http = auto::Builder::new(TokioExecutor::new());
         http.http1().timer(TokioTimer::new());
         http.http2().timer(TokioTimer::new());
@@ -160,7 +159,6 @@ impl Server {
                 "in-flight requests still running after the grace period; abandoning them"
             );
         }
-        ticker.abort();
         store.close();
         tracing::info!("store flushed; bye");
         Ok(())
@@ -180,16 +178,6 @@ async fn handle(runtime: &Runtime, req: hyper::Request<Incoming>) -> hyper::Resp
         "request"
     );
     response
-}
-
-/// Advances the engine epoch so running guests yield and check deadlines.
-async fn tick_epochs(engine: wasmtime::Engine) {
-    let mut interval = tokio::time::interval(EPOCH_TICK);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        interval.tick().await;
-        engine.increment_epoch();
-    }
 }
 
 /// Resolves on SIGINT or SIGTERM.
