@@ -242,6 +242,14 @@ fn write_loop(db: &Database, queue: &mpsc::Receiver<Queued>) {
         }
         commit_group(db, group);
     }
+    // Closing: make any non-durable (increment-only) commit durable too.
+    let flushed = db.begin_write().map_err(storage).and_then(|mut txn| {
+        txn.set_durability(Durability::Immediate).map_err(storage)?;
+        txn.commit().map_err(storage)
+    });
+    if let Err(err) = flushed {
+        tracing::error!(error = %err, "final store flush failed");
+    }
 }
 
 /// Applies a group of writes in one transaction and answers every caller.
