@@ -36,7 +36,9 @@ impl Server {
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
             rt.block_on(async move {
-                let config = kiln_host::Config::new("127.0.0.1:0".parse().unwrap(), data_dir);
+                let mut config = kiln_host::Config::new("127.0.0.1:0".parse().unwrap(), data_dir);
+                // Compile the component once for all test servers.
+                config.cache_dir = Some(std::env::temp_dir().join("kiln-tests-component-cache"));
                 let server = kiln_host::Server::bind(config).await.expect("server starts");
                 addr_tx.send(server.local_addr()).unwrap();
                 server.run(async { stop_rx.await.ok(); }).await.expect("server runs");
