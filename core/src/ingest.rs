@@ -9,7 +9,7 @@ use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 
-use hashbrown::HashMap;
+use crate::FastMap as HashMap;
 use kiln_proto::types::v1::LabelPair;
 use prost::Message;
 
@@ -252,7 +252,7 @@ fn column_values(
     id: [u8; 16],
     timestamp_ms: i64,
 ) -> StoredProfile {
-    let mut index: HashMap<(u32, u64), usize> = HashMap::with_capacity(samples.len());
+    let mut index: HashMap<(u32, u64), usize> = HashMap::with_capacity_and_hasher(samples.len(), Default::default());
     let mut out = StoredProfile { id: id.to_vec(), timestamp_ms, ..Default::default() };
     for (&(i, span), &stack) in samples.iter().zip(stacks) {
         let value = profile.sample[i].value[column];

@@ -23,3 +23,8 @@ pub use profile_type::ProfileType;
 pub mod flamegraph;
 pub mod selector;
 pub mod tree;
+
+/// The hash map of the hot paths. FxHash is a multiply-and-rotate on 64-bit
+/// words: as fast in wasm as natively, where foldhash's 128-bit multiply
+/// is emulated.
+pub(crate) type FastMap<K, V> = hashbrown::HashMap<K, V, rustc_hash::FxBuildHasher>;

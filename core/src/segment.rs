@@ -14,7 +14,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use hashbrown::HashMap;
+use crate::FastMap as HashMap;
 use prost::Message;
 
 use crate::error::{Error, Result};
@@ -149,7 +149,7 @@ impl<'p> SegmentBuilder<'p> {
             locations: vec![UNSET; profile.location.len()],
             function_index: profile.function.iter().enumerate().map(|(i, f)| (f.id, i)).collect(),
             mapping_index: profile.mapping.iter().enumerate().map(|(i, m)| (m.id, i)).collect(),
-            stacks: HashMap::new(),
+            stacks: HashMap::default(),
             segment: Segment { strings: vec![String::new()], ..Default::default() },
         }
     }

@@ -9,7 +9,7 @@
 //!   parent, so `parent(n) < n` and one reverse pass accumulates totals;
 //! * names are interned once; nodes store a `u32` name id;
 //! * the only per-insert work is one probe of a hash map keyed by
-//!   `(parent id, name id)` packed in a `u64`, hashed with foldhash.
+//!   `(parent id, name id)` packed in a `u64`, hashed with FxHash (fast natively and in wasm).
 //!
 //! Children are not stored per node (that would need a `Vec` per node);
 //! [`StackTree::child_index`] builds them on demand as compact CSR arrays.
@@ -20,7 +20,8 @@ use alloc::vec::Vec;
 use core::hash::BuildHasher;
 
 use hashbrown::hash_map::Entry;
-use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
+use hashbrown::{HashMap, HashTable};
+use rustc_hash::FxBuildHasher;
 
 /// A call tree with summed sample values, keyed by function name.
 #[derive(Clone, Debug, Default)]
@@ -29,7 +30,6 @@ pub struct StackTree {
     names: Vec<String>,
     /// Name ids, hashed by the string they stand for (so each name is stored once).
     name_ids: HashTable<u32>,
-    hasher: DefaultHashBuilder,
     /// Per node (index = node id): parent node id (0 for the root itself).
     parents: Vec<u32>,
     /// Per node: name id (meaningless for the root).
@@ -37,7 +37,7 @@ pub struct StackTree {
     /// Per node: value of samples whose stack ends exactly here.
     selfs: Vec<i64>,
     /// `(parent << 32 | name)` → child node id.
-    children: HashMap<u64, u32>,
+    children: HashMap<u64, u32, FxBuildHasher>,
     /// Sum of all self values, kept up to date by `add_self`.
     total: i64,
 }
@@ -55,11 +55,10 @@ impl StackTree {
         let mut t = StackTree {
             names: Vec::new(),
             name_ids: HashTable::new(),
-            hasher: DefaultHashBuilder::default(),
             parents: Vec::with_capacity(nodes + 1),
             node_names: Vec::with_capacity(nodes + 1),
             selfs: Vec::with_capacity(nodes + 1),
-            children: HashMap::with_capacity(nodes),
+            children: HashMap::with_capacity_and_hasher(nodes, FxBuildHasher),
             total: 0,
         };
         t.parents.push(Self::ROOT);
@@ -71,25 +70,20 @@ impl StackTree {
     /// The id of `name`, adding it if new. Intern each distinct name once per
     /// input (e.g. per function of a profile) and reuse the id for every frame.
     pub fn intern(&mut self, name: &str) -> u32 {
-        let Self {
-            names,
-            name_ids,
-            hasher,
-            ..
-        } = self;
-        let hash = hasher.hash_one(name);
+        let Self { names, name_ids, .. } = self;
+        let hash = FxBuildHasher.hash_one(name);
         if let Some(&id) = name_ids.find(hash, |&id| names[id as usize] == name) {
             return id;
         }
         let id = to_id(names.len());
         names.push(String::from(name));
-        name_ids.insert_unique(hash, id, |&id| hasher.hash_one(names[id as usize].as_str()));
+        name_ids.insert_unique(hash, id, |&id| FxBuildHasher.hash_one(names[id as usize].as_str()));
         id
     }
 
     /// The id of `name` if it was interned.
     pub fn lookup_name(&self, name: &str) -> Option<u32> {
-        let hash = self.hasher.hash_one(name);
+        let hash = FxBuildHasher.hash_one(name);
         self.name_ids
             .find(hash, |&id| self.names[id as usize] == name)
             .copied()
