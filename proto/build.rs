@@ -3,12 +3,8 @@
 
 use std::{env, path::PathBuf};
 
-const FILES: &[&str] = &[
-    "types/v1/types.proto",
-    "push/v1/push.proto",
-    "querier/v1/querier.proto",
-    "google/v1/profile.proto",
-];
+const FILES: &[&str] =
+    &["types/v1/types.proto", "push/v1/push.proto", "querier/v1/querier.proto", "google/v1/profile.proto"];
 
 fn main() {
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());

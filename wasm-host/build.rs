@@ -44,21 +44,11 @@ const LEAKY_PREFIXES: &[&str] = &["CARGO_CFG_", "CARGO_FEATURE_", "CARGO_PKG_", 
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let root = manifest_dir
-        .parent()
-        .expect("wasm-host lives in the workspace root")
-        .to_path_buf();
+    let root = manifest_dir.parent().expect("wasm-host lives in the workspace root").to_path_buf();
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));
 
     println!("cargo:rerun-if-changed=build.rs");
-    for path in [
-        "component",
-        "core",
-        "proto",
-        "Cargo.toml",
-        "Cargo.lock",
-        "rust-toolchain.toml",
-    ] {
+    for path in ["component", "core", "proto", "Cargo.toml", "Cargo.lock", "rust-toolchain.toml"] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
 
@@ -80,13 +70,8 @@ fn main() {
             command.env_remove(key);
         }
     }
-    let status = command
-        .status()
-        .unwrap_or_else(|e| panic!("running {}: {e}", Path::new(&cargo).display()));
-    assert!(
-        status.success(),
-        "building {PACKAGE} for {WASM_TARGET} failed"
-    );
+    let status = command.status().unwrap_or_else(|e| panic!("running {}: {e}", Path::new(&cargo).display()));
+    assert!(status.success(), "building {PACKAGE} for {WASM_TARGET} failed");
 
     let wasm = target_dir.join(WASM_TARGET).join("release").join(ARTIFACT);
     assert!(wasm.exists(), "{} was not produced", wasm.display());
@@ -121,22 +106,16 @@ fn ensure_wasm_target(rustc: &OsStr, root: &Path) {
         .ok()
         .filter(|out| out.status.success())
         .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
-    let installed = sysroot
-        .as_deref()
-        .is_some_and(|s| s.join("lib/rustlib").join(WASM_TARGET).is_dir());
+    let installed = sysroot.as_deref().is_some_and(|s| s.join("lib/rustlib").join(WASM_TARGET).is_dir());
     if installed {
         return;
     }
     let mut rustup = Command::new("rustup");
-    rustup
-        .current_dir(root)
-        .args(["target", "add", WASM_TARGET]);
+    rustup.current_dir(root).args(["target", "add", WASM_TARGET]);
     // The sysroot's directory name is the toolchain cargo is building with.
     if let Some(toolchain) = sysroot.as_deref().and_then(Path::file_name) {
         rustup.arg("--toolchain").arg(toolchain);
     }
-    let status = rustup
-        .status()
-        .unwrap_or_else(|e| panic!("{WASM_TARGET} is missing and rustup failed to run: {e}"));
+    let status = rustup.status().unwrap_or_else(|e| panic!("{WASM_TARGET} is missing and rustup failed to run: {e}"));
     assert!(status.success(), "rustup target add {WASM_TARGET} failed");
 }

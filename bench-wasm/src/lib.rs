@@ -75,39 +75,25 @@ pub fn load_fixtures(dir: &Path) -> Fixtures {
     walk(dir, &mut files);
     files.sort();
     assert!(!files.is_empty(), "no files under {}", dir.display());
-    let mut out = Fixtures {
-        profiles: Vec::new(),
-        skipped: Vec::new(),
-    };
+    let mut out = Fixtures { profiles: Vec::new(), skipped: Vec::new() };
     for path in files {
-        let name = path
-            .strip_prefix(dir)
-            .unwrap_or(&path)
-            .to_string_lossy()
-            .into_owned();
+        let name = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().into_owned();
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
         match restamp(&bytes).and_then(|b| check_ingest(&b).map(|()| b)) {
             Ok(b) => out.profiles.push((name, b)),
             Err(why) => out.skipped.push((name, why)),
         }
     }
-    assert!(
-        !out.profiles.is_empty(),
-        "no pprof under {} was accepted",
-        dir.display()
-    );
+    assert!(!out.profiles.is_empty(), "no pprof under {} was accepted", dir.display());
     out
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let entries =
-        std::fs::read_dir(dir).unwrap_or_else(|e| panic!("read dir {}: {e}", dir.display()));
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("read dir {}: {e}", dir.display()));
     for entry in entries {
         let entry = entry.unwrap_or_else(|e| panic!("read dir {}: {e}", dir.display()));
         let path = entry.path();
-        let kind = entry
-            .file_type()
-            .unwrap_or_else(|e| panic!("stat {}: {e}", path.display()));
+        let kind = entry.file_type().unwrap_or_else(|e| panic!("stat {}: {e}", path.display()));
         if kind.is_dir() {
             walk(&path, out);
         } else if kind.is_file() {
@@ -130,22 +116,13 @@ fn restamp(bytes: &[u8]) -> Result<Vec<u8>, String> {
 
 fn check_ingest(bytes: &[u8]) -> Result<(), String> {
     let store = MemoryStore::default();
-    ingest(&Storage::new(&store, TENANT), &labels(), bytes, &mut || {
-        [0; 16]
-    })
-    .map_err(|e| e.to_string())
+    ingest(&Storage::new(&store, TENANT), &labels(), bytes, &mut || [0; 16]).map_err(|e| e.to_string())
 }
 
 fn labels() -> [LabelPair; 2] {
     [
-        LabelPair {
-            name: "__name__".into(),
-            value: "process_cpu".into(),
-        },
-        LabelPair {
-            name: "service_name".into(),
-            value: SERVICE.into(),
-        },
+        LabelPair { name: "__name__".into(), value: "process_cpu".into() },
+        LabelPair { name: "service_name".into(), value: SERVICE.into() },
     ]
 }
 
@@ -177,12 +154,7 @@ pub fn workload(profiles: &[Vec<u8>]) -> i64 {
     }
 
     let limits = QueryLimits::default();
-    let cx = Context {
-        storage,
-        now_ms: NOW_MS,
-        limits: &limits,
-        allow_utf8_label_names: false,
-    };
+    let cx = Context { storage, now_ms: NOW_MS, limits: &limits, allow_utf8_label_names: false };
     let (start, end) = (NOW_MS - HOUR_MS, NOW_MS);
     let types = profile_types(&cx, &ProfileTypesRequest { start, end }).expect("profile types");
     assert!(!types.profile_types.is_empty(), "nothing was stored");
@@ -197,10 +169,7 @@ pub fn workload(profiles: &[Vec<u8>]) -> i64 {
             format: ProfileFormat::Flamegraph as i32,
             ..Default::default()
         };
-        let fg = select_merge_stacktraces(&cx, &req)
-            .expect("merge")
-            .flamegraph
-            .expect("a flame graph");
+        let fg = select_merge_stacktraces(&cx, &req).expect("merge").flamegraph.expect("a flame graph");
         checksum = checksum
             .wrapping_add(fg.total)
             .wrapping_add(fg.names.len() as i64)
@@ -223,25 +192,14 @@ impl Measurement {
     /// The line the wasm guest prints and the runner parses.
     pub fn to_line(&self) -> String {
         let samples: Vec<String> = self.samples_ns.iter().map(u64::to_string).collect();
-        format!(
-            "kiln-bench checksum={} samples_ns={}",
-            self.checksum,
-            samples.join(",")
-        )
+        format!("kiln-bench checksum={} samples_ns={}", self.checksum, samples.join(","))
     }
 
     pub fn from_line(line: &str) -> Option<Self> {
         let rest = line.trim().strip_prefix("kiln-bench checksum=")?;
         let (checksum, samples) = rest.split_once(" samples_ns=")?;
-        let samples_ns = samples
-            .split(',')
-            .map(str::parse)
-            .collect::<Result<Vec<u64>, _>>()
-            .ok()?;
-        Some(Self {
-            checksum: checksum.parse().ok()?,
-            samples_ns,
-        })
+        let samples_ns = samples.split(',').map(str::parse).collect::<Result<Vec<u64>, _>>().ok()?;
+        Some(Self { checksum: checksum.parse().ok()?, samples_ns })
     }
 }
 
@@ -253,9 +211,7 @@ pub fn measure(profiles: &[Vec<u8>], warmup: usize, iterations: usize) -> Measur
         assert_eq!(first, c, "workload is not deterministic");
     };
     for _ in 0..warmup {
-        check(std::hint::black_box(workload(std::hint::black_box(
-            profiles,
-        ))));
+        check(std::hint::black_box(workload(std::hint::black_box(profiles))));
     }
     let mut samples_ns = Vec::with_capacity(iterations);
     for _ in 0..iterations {
@@ -264,19 +220,12 @@ pub fn measure(profiles: &[Vec<u8>], warmup: usize, iterations: usize) -> Measur
         samples_ns.push(t.elapsed().as_nanos() as u64);
         check(c);
     }
-    Measurement {
-        checksum: checksum.expect("ran"),
-        samples_ns,
-    }
+    Measurement { checksum: checksum.expect("ran"), samples_ns }
 }
 
 pub fn median(samples: &[u64]) -> f64 {
     let mut s = samples.to_vec();
     s.sort_unstable();
     let n = s.len();
-    if n % 2 == 1 {
-        s[n / 2] as f64
-    } else {
-        (s[n / 2 - 1] as f64 + s[n / 2] as f64) / 2.0
-    }
+    if n % 2 == 1 { s[n / 2] as f64 } else { (s[n / 2 - 1] as f64 + s[n / 2] as f64) / 2.0 }
 }

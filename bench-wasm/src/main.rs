@@ -13,19 +13,11 @@ fn main() {
         eprintln!("usage: kiln-bench-wasm <pprof dir> [warmup] [iterations]");
         std::process::exit(2);
     };
-    let arg =
-        |i: usize, default: usize| args.get(i).map_or(default, |s| s.parse().expect("a count"));
-    let (warmup, iterations) = (
-        arg(2, kiln_bench_wasm::WARMUP),
-        arg(3, kiln_bench_wasm::ITERATIONS),
-    );
+    let arg = |i: usize, default: usize| args.get(i).map_or(default, |s| s.parse().expect("a count"));
+    let (warmup, iterations) = (arg(2, kiln_bench_wasm::WARMUP), arg(3, kiln_bench_wasm::ITERATIONS));
 
     let fixtures = kiln_bench_wasm::load_fixtures(Path::new(dir));
-    println!(
-        "kiln-bench files={} bytes={}",
-        fixtures.profiles.len(),
-        fixtures.total_bytes()
-    );
+    println!("kiln-bench files={} bytes={}", fixtures.profiles.len(), fixtures.total_bytes());
     let m = kiln_bench_wasm::measure(&fixtures.bytes(), warmup, iterations);
     println!("{}", m.to_line());
 }

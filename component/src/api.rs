@@ -77,9 +77,8 @@ fn dispatch(head: &RequestHead, call: &Call, body: &[u8]) -> Result<Reply, Conne
 
 /// Grafana asks for UTF-8 label names with an `Accept` media-type parameter.
 fn allows_utf8_label_names(head: &RequestHead) -> bool {
-    head.header("accept").is_some_and(|a| {
-        a.split([';', ',']).any(|p| p.trim().eq_ignore_ascii_case("allow-utf8-labelnames=true"))
-    })
+    head.header("accept")
+        .is_some_and(|a| a.split([';', ',']).any(|p| p.trim().eq_ignore_ascii_case("allow-utf8-labelnames=true")))
 }
 
 fn now_ms() -> i64 {

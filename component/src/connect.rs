@@ -109,7 +109,9 @@ impl Call {
             _ => return Err(Reply::new(415).header("accept-post", "application/json, application/proto")),
         };
         if let Some(v) = head.header("connect-protocol-version").filter(|v| v.trim() != "1") {
-            return Err(ConnectError::invalid(format!("connect-protocol-version must be \"1\": got {v:?}")).into_reply());
+            return Err(
+                ConnectError::invalid(format!("connect-protocol-version must be \"1\": got {v:?}")).into_reply()
+            );
         }
         let gzip_request = match head.header("content-encoding").map(str::trim) {
             None | Some("") | Some("identity") => false,
@@ -138,7 +140,9 @@ impl Call {
             body
         };
         match self.codec {
-            Codec::Proto => M::decode(body).map_err(|e| ConnectError::invalid(format!("unmarshal into {}: {e}", type_name::<M>()))),
+            Codec::Proto => {
+                M::decode(body).map_err(|e| ConnectError::invalid(format!("unmarshal into {}: {e}", type_name::<M>())))
+            }
             Codec::Json => {
                 if body.is_empty() {
                     return Err(ConnectError::invalid("zero-length payload is not a valid JSON object"));
@@ -156,11 +160,7 @@ impl Call {
             Codec::Json => ("application/json", serde_json::to_vec(message).expect("messages serialize")),
         };
         let reply = Reply::new(200).header("content-type", content_type);
-        if self.gzip_response {
-            reply.header("content-encoding", "gzip").body(gzip(&body))
-        } else {
-            reply.body(body)
-        }
+        if self.gzip_response { reply.header("content-encoding", "gzip").body(gzip(&body)) } else { reply.body(body) }
     }
 }
 

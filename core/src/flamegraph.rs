@@ -140,12 +140,7 @@ impl Kept {
         // is cheap to allocate and untouched pages cost nothing.
         let mut local = vec![0u32; n];
         kept_bits[0] = 1;
-        let mut info = vec![KeptNode {
-            total: totals[0],
-            self_value: 0,
-            dropped: 0,
-            name: u32::MAX,
-        }];
+        let mut info = vec![KeptNode { total: totals[0], self_value: 0, dropped: 0, name: u32::MAX }];
         let mut local_parents = vec![0u32];
         for (i, &p) in parents.iter().enumerate().skip(1) {
             let p = p as usize;
@@ -157,21 +152,13 @@ impl Kept {
             if keep(names[i], total) {
                 kept_bits[i / 64] |= 1 << (i % 64);
                 local[i] = info.len() as u32;
-                info.push(KeptNode {
-                    total,
-                    self_value: selfs[i],
-                    dropped: 0,
-                    name: names[i],
-                });
+                info.push(KeptNode { total, self_value: selfs[i], dropped: 0, name: names[i] });
                 local_parents.push(lp);
             } else {
                 info[lp as usize].dropped += total;
             }
         }
-        Kept {
-            info,
-            children: ChildIndex::from_parents(&local_parents),
-        }
+        Kept { info, children: ChildIndex::from_parents(&local_parents) }
     }
 
     /// The name of a kept node (`""` for the root).
@@ -207,9 +194,7 @@ pub fn flamegraph(tree: &StackTree, max_nodes: usize) -> FlameGraph {
     let totals = tree.totals();
     let min_val = min_value(&totals, max_nodes);
     let other_name = tree.lookup_name(OTHER);
-    let kept = Kept::new(tree, &totals, |name, total| {
-        total >= min_val && Some(name) != other_name
-    });
+    let kept = Kept::new(tree, &totals, |name, total| total >= min_val && Some(name) != other_name);
 
     // Flame graph name index per tree name id, given on first emission. Names
     // are deduplicated by string like Pyroscope: a frame called "total" shares
@@ -235,12 +220,7 @@ pub fn flamegraph(tree: &StackTree, max_nodes: usize) -> FlameGraph {
     // the right field order, without sorting.
     let mut levels: Vec<Vec<i64>> = Vec::new();
     let mut max_self = 0;
-    let mut stack = vec![Frame {
-        local: 0,
-        depth: 0,
-        x: 0,
-        total: totals[ROOT as usize],
-    }];
+    let mut stack = vec![Frame { local: 0, depth: 0, x: 0, total: totals[ROOT as usize] }];
     let mut children: Vec<u32> = Vec::new();
     while let Some(f) = stack.pop() {
         let (self_value, name) = match f.local {
@@ -277,22 +257,12 @@ pub fn flamegraph(tree: &StackTree, max_nodes: usize) -> FlameGraph {
         let mut x = f.x + self_value;
         for &child in &children {
             let total = kept.info[child as usize].total;
-            stack.push(Frame {
-                local: child,
-                depth: f.depth + 1,
-                x,
-                total,
-            });
+            stack.push(Frame { local: child, depth: f.depth + 1, x, total });
             x += total;
         }
         let other_total = kept.info[f.local as usize].dropped;
         if other_total != 0 {
-            stack.push(Frame {
-                local: SYNTHETIC_OTHER,
-                depth: f.depth + 1,
-                x,
-                total: other_total,
-            });
+            stack.push(Frame { local: SYNTHETIC_OTHER, depth: f.depth + 1, x, total: other_total });
         }
     }
 
@@ -309,12 +279,7 @@ pub fn flamegraph(tree: &StackTree, max_nodes: usize) -> FlameGraph {
             Level { values }
         })
         .collect();
-    FlameGraph {
-        names,
-        levels,
-        total: totals[ROOT as usize],
-        max_self,
-    }
+    FlameGraph { names, levels, total: totals[ROOT as usize], max_self }
 }
 
 /// Walks the tree truncated to `max_nodes` in pre-order as Pyroscope's
@@ -336,18 +301,13 @@ fn walk_truncated(tree: &StackTree, max_nodes: usize, mut visit: impl FnMut(&str
     let totals = tree.totals();
     let min_val = min_value(&totals, max_nodes);
     let other_name = tree.lookup_name(OTHER);
-    let kept = Kept::new(tree, &totals, |name, total| {
-        total >= min_val || Some(name) == other_name
-    });
+    let kept = Kept::new(tree, &totals, |name, total| total >= min_val || Some(name) == other_name);
     let name_of = |item: &Item| match item.local {
         SYNTHETIC_OTHER => OTHER,
         local => kept.name(tree, local),
     };
 
-    let mut stack = vec![Item {
-        local: 0,
-        extra_self: 0,
-    }];
+    let mut stack = vec![Item { local: 0, extra_self: 0 }];
     let mut children: Vec<Item> = Vec::new();
     while let Some(item) = stack.pop() {
         if item.local == SYNTHETIC_OTHER {
@@ -355,34 +315,17 @@ fn walk_truncated(tree: &StackTree, max_nodes: usize, mut visit: impl FnMut(&str
             continue;
         }
         children.clear();
-        children.extend(
-            kept.children
-                .children(item.local)
-                .iter()
-                .map(|&local| Item {
-                    local,
-                    extra_self: 0,
-                }),
-        );
+        children.extend(kept.children.children(item.local).iter().map(|&local| Item { local, extra_self: 0 }));
         let node = &kept.info[item.local as usize];
         if node.dropped > 0 {
-            let existing = children
-                .iter_mut()
-                .find(|c| Some(kept.info[c.local as usize].name) == other_name);
+            let existing = children.iter_mut().find(|c| Some(kept.info[c.local as usize].name) == other_name);
             match existing {
                 Some(other) => other.extra_self += node.dropped,
-                None => children.push(Item {
-                    local: SYNTHETIC_OTHER,
-                    extra_self: node.dropped,
-                }),
+                None => children.push(Item { local: SYNTHETIC_OTHER, extra_self: node.dropped }),
             }
         }
         children.sort_unstable_by(|a, b| name_of(a).cmp(name_of(b)));
-        visit(
-            name_of(&item),
-            node.self_value + item.extra_self,
-            children.len(),
-        );
+        visit(name_of(&item), node.self_value + item.extra_self, children.len());
         stack.append(&mut children);
     }
 }
@@ -396,11 +339,7 @@ pub fn tree_bytes(tree: &StackTree, max_nodes: usize) -> Vec<u8> {
     if tree.is_empty() {
         return out;
     }
-    let emitted = if max_nodes == 0 {
-        tree.node_count()
-    } else {
-        tree.node_count().min(max_nodes)
-    };
+    let emitted = if max_nodes == 0 { tree.node_count() } else { tree.node_count().min(max_nodes) };
     out.reserve(16 * (emitted + 1));
     walk_truncated(tree, max_nodes, |name, self_value, children| {
         put_uvarint(&mut out, name.len() as u64);
@@ -448,16 +387,10 @@ pub struct TreeLimits {
 }
 
 impl TreeLimits {
-    pub const UNLIMITED: TreeLimits = TreeLimits {
-        max_name_len: u64::MAX,
-        max_children: u64::MAX,
-    };
+    pub const UNLIMITED: TreeLimits = TreeLimits { max_name_len: u64::MAX, max_children: u64::MAX };
     /// Pyroscope's `/ingest` defaults (spec `ingest.md` §5.4):
     /// `max_profile_symbol_value_length` and `max_profile_stacktrace_samples`.
-    pub const INGEST: TreeLimits = TreeLimits {
-        max_name_len: 65535,
-        max_children: 16000,
-    };
+    pub const INGEST: TreeLimits = TreeLimits { max_name_len: 65535, max_children: 16000 };
 }
 
 /// Parses tree bytes (the `PROFILE_FORMAT_TREE` layout, also the legacy
@@ -472,19 +405,13 @@ pub fn parse_tree_bytes(bytes: &[u8]) -> Result<StackTree, TreeBytesError> {
 /// the same name merge. As in Pyroscope, empty input is an empty tree and
 /// bytes after the last node are ignored; names that are not UTF-8 are
 /// converted lossily; self values are read as `uint64` and cast to `i64`.
-pub fn parse_tree_bytes_with_limits(
-    bytes: &[u8],
-    limits: TreeLimits,
-) -> Result<StackTree, TreeBytesError> {
+pub fn parse_tree_bytes_with_limits(bytes: &[u8], limits: TreeLimits) -> Result<StackTree, TreeBytesError> {
     let mut builder = PreorderBuilder::new();
     let mut rest = bytes;
     while !rest.is_empty() && !builder.done() {
         let name_len = get_uvarint(&mut rest)?;
         if name_len > limits.max_name_len {
-            return Err(TreeBytesError::NameTooLong {
-                len: name_len,
-                max: limits.max_name_len,
-            });
+            return Err(TreeBytesError::NameTooLong { len: name_len, max: limits.max_name_len });
         }
         let name_len = usize::try_from(name_len).map_err(|_| TreeBytesError::UnexpectedEnd)?;
         if name_len > rest.len() {
@@ -495,10 +422,7 @@ pub fn parse_tree_bytes_with_limits(
         let self_value = get_uvarint(&mut rest)? as i64;
         let children = get_uvarint(&mut rest)?;
         if children > limits.max_children {
-            return Err(TreeBytesError::TooManyChildren {
-                count: children,
-                max: limits.max_children,
-            });
+            return Err(TreeBytesError::TooManyChildren { count: children, max: limits.max_children });
         }
         let name = match core::str::from_utf8(name) {
             Ok(s) => Cow::Borrowed(s),
@@ -522,11 +446,7 @@ struct PreorderBuilder {
 
 impl PreorderBuilder {
     fn new() -> Self {
-        PreorderBuilder {
-            tree: StackTree::new(),
-            open: Vec::new(),
-            started: false,
-        }
+        PreorderBuilder { tree: StackTree::new(), open: Vec::new(), started: false }
     }
 
     fn started(&self) -> bool {
@@ -622,11 +542,7 @@ mod tests {
                         .iter()
                         .find(|(px, pt, ps, _)| x >= px + ps && x < px + pt)
                         .unwrap_or_else(|| panic!("no parent for x={x} at depth {depth}"));
-                    if parent.3.is_empty() {
-                        name.clone()
-                    } else {
-                        alloc::format!("{};{}", parent.3, name)
-                    }
+                    if parent.3.is_empty() { name.clone() } else { alloc::format!("{};{}", parent.3, name) }
                 };
                 if depth > 0 && v[2] != 0 {
                     out.push((path.clone(), v[2]));
@@ -655,9 +571,8 @@ mod tests {
         let mut t = StackTree::new();
         for _ in 0..stacks {
             let depth = 1 + (rng.next() % 7) as usize;
-            let stack: Vec<&str> = (0..depth)
-                .map(|_| alphabet[(rng.next() % alphabet.len() as u64) as usize])
-                .collect();
+            let stack: Vec<&str> =
+                (0..depth).map(|_| alphabet[(rng.next() % alphabet.len() as u64) as usize]).collect();
             t.insert(stack, (rng.next() % 50) as i64 + 1);
         }
         t
@@ -668,14 +583,7 @@ mod tests {
         let t = tree(&[("a;b", 3), ("a;c", 2), ("d", 5)]);
         let fg = flamegraph(&t, 8192);
         assert_eq!(fg.names, ["total", "d", "a", "c", "b"]);
-        assert_eq!(
-            levels(&fg),
-            [
-                vec![0, 10, 0, 0],
-                vec![0, 5, 0, 2, 0, 5, 5, 1],
-                vec![0, 3, 3, 4, 0, 2, 2, 3]
-            ]
-        );
+        assert_eq!(levels(&fg), [vec![0, 10, 0, 0], vec![0, 5, 0, 2, 0, 5, 5, 1], vec![0, 3, 3, 4, 0, 2, 2, 3]]);
         assert_eq!(fg.total, 10);
         assert_eq!(fg.max_self, 5);
     }
@@ -721,18 +629,11 @@ mod tests {
         assert_eq!(min_value(&totals, 0), 0);
         let fg = flamegraph(&t, 3);
         assert_eq!(fg.total, 13);
-        assert_eq!(
-            decode(&fg),
-            pairs(&[("a;other", 1), ("a;x", 6), ("a;y", 3), ("other", 3)])
-        );
+        assert_eq!(decode(&fg), pairs(&[("a;other", 1), ("a;x", 6), ("a;y", 3), ("other", 3)]));
         assert_eq!(fg.names, ["total", "other", "a", "y", "x"]);
         assert_eq!(
             levels(&fg),
-            [
-                vec![0, 13, 0, 0],
-                vec![0, 10, 0, 2, 0, 3, 3, 1],
-                vec![0, 6, 6, 4, 0, 3, 3, 3, 0, 1, 1, 1],
-            ]
+            [vec![0, 13, 0, 0], vec![0, 10, 0, 2, 0, 3, 3, 1], vec![0, 6, 6, 4, 0, 3, 3, 3, 0, 1, 1, 1],]
         );
         assert_eq!(fg.max_self, 6);
         // With ties at minVal every tied node stays.
@@ -744,10 +645,7 @@ mod tests {
     fn existing_other_nodes_fold_into_the_synthetic_one() {
         let t = tree(&[("other;x", 4), ("other", 1), ("a", 2), ("a;other", 3)]);
         let fg = flamegraph(&t, 0);
-        assert_eq!(
-            decode(&fg),
-            pairs(&[("a", 2), ("a;other", 3), ("other", 5)])
-        );
+        assert_eq!(decode(&fg), pairs(&[("a", 2), ("a;other", 3), ("other", 5)]));
         // "other" gets one slot in names, shared by every `other` node.
         assert_eq!(fg.names.iter().filter(|n| *n == "other").count(), 1);
         assert_eq!(fg.total, 10);
@@ -813,11 +711,7 @@ mod tests {
             for max_nodes in [1, 10, 50, 200] {
                 let fg = flamegraph(&t, max_nodes);
                 let cut = truncate(&t, max_nodes);
-                assert_eq!(
-                    decode(&fg),
-                    cut.collapsed(),
-                    "seed {seed} max_nodes {max_nodes}"
-                );
+                assert_eq!(decode(&fg), cut.collapsed(), "seed {seed} max_nodes {max_nodes}");
                 assert_eq!(fg.total, t.total());
                 assert_eq!(cut.total(), t.total());
                 assert_eq!(fg.levels[0].values[1], t.total());
@@ -866,10 +760,7 @@ mod tests {
         }
         // Large values use multi-byte varints.
         let big = tree(&[("x;y", 1 << 40), ("x", 300)]);
-        assert_eq!(
-            parse_tree_bytes(&tree_bytes(&big, 0)).unwrap().collapsed(),
-            big.collapsed()
-        );
+        assert_eq!(parse_tree_bytes(&tree_bytes(&big, 0)).unwrap().collapsed(), big.collapsed());
     }
 
     #[test]
@@ -877,16 +768,10 @@ mod tests {
         // Totals: a 10, other 2, other;k 2, b 1, c 1 → max_nodes 2 → minVal 2.
         let t = tree(&[("a", 10), ("other;k", 2), ("b", 1), ("c", 1)]);
         let back = parse_tree_bytes(&tree_bytes(&t, 2)).unwrap();
-        assert_eq!(
-            back.collapsed(),
-            pairs(&[("a", 10), ("other", 2), ("other;k", 2)])
-        );
+        assert_eq!(back.collapsed(), pairs(&[("a", 10), ("other", 2), ("other;k", 2)]));
         assert_eq!(back.total(), t.total());
         // The flame graph folds it all into one `other` leaf instead.
-        assert_eq!(
-            decode(&flamegraph(&t, 2)),
-            pairs(&[("a", 10), ("other", 4)])
-        );
+        assert_eq!(decode(&flamegraph(&t, 2)), pairs(&[("a", 10), ("other", 4)]));
     }
 
     #[test]
@@ -909,41 +794,23 @@ mod tests {
     fn parse_errors() {
         let good = tree_bytes(&tree(&[("a;b", 3), ("c", 1)]), 0);
         for cut in 1..good.len() {
-            assert_eq!(
-                parse_tree_bytes(&good[..cut]).unwrap_err(),
-                TreeBytesError::UnexpectedEnd,
-                "cut at {cut}"
-            );
+            assert_eq!(parse_tree_bytes(&good[..cut]).unwrap_err(), TreeBytesError::UnexpectedEnd, "cut at {cut}");
         }
         // Name longer than the input.
-        assert_eq!(
-            parse_tree_bytes(&[0, 0, 1, 9, b'a']).unwrap_err(),
-            TreeBytesError::UnexpectedEnd
-        );
+        assert_eq!(parse_tree_bytes(&[0, 0, 1, 9, b'a']).unwrap_err(), TreeBytesError::UnexpectedEnd);
         let overflow = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f];
-        assert_eq!(
-            parse_tree_bytes(&overflow).unwrap_err(),
-            TreeBytesError::VarintOverflow
-        );
-        let max = [
-            0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0,
-        ];
+        assert_eq!(parse_tree_bytes(&overflow).unwrap_err(), TreeBytesError::VarintOverflow);
+        let max = [0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0];
         assert!(parse_tree_bytes(&max).unwrap().is_empty());
         // Limits.
         let long = tree_bytes(&tree(&[("abcdef", 1)]), 0);
-        let limits = TreeLimits {
-            max_name_len: 5,
-            max_children: 10,
-        };
+        let limits = TreeLimits { max_name_len: 5, max_children: 10 };
         assert_eq!(
             parse_tree_bytes_with_limits(&long, limits).unwrap_err(),
             TreeBytesError::NameTooLong { len: 6, max: 5 }
         );
         let wide = tree_bytes(&tree(&[("a", 1), ("b", 1), ("c", 1)]), 0);
-        let limits = TreeLimits {
-            max_name_len: 5,
-            max_children: 2,
-        };
+        let limits = TreeLimits { max_name_len: 5, max_children: 2 };
         assert_eq!(
             parse_tree_bytes_with_limits(&wide, limits).unwrap_err(),
             TreeBytesError::TooManyChildren { count: 3, max: 2 }

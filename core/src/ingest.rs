@@ -105,10 +105,7 @@ fn series_labels(pairs: &[LabelPair]) -> Result<Labels> {
     for p in pairs {
         if labels.get(&p.name).is_some() {
             let all = Labels::from_pairs(pairs.iter().map(|p| (p.name.as_str(), p.value.as_str())));
-            return Err(Error::invalid(format!(
-                "profile with labels '{all}' has duplicate label name: '{}'",
-                p.name
-            )));
+            return Err(Error::invalid(format!("profile with labels '{all}' has duplicate label name: '{}'", p.name)));
         }
         if !p.value.is_empty() {
             labels.set(p.name.clone(), p.value.clone());
@@ -329,7 +326,8 @@ mod tests {
     fn one_series_per_sample_type_with_derived_labels() {
         let bytes = fresh_profile().encode_to_vec();
         let labels = pairs(&[("__name__", "process_cpu"), ("service_name", "svc"), ("__delta__", "false")]);
-        let batch = prepare(&RawProfile { labels: &labels, bytes: &bytes }, NOW, [7; 16], &IngestLimits::default()).unwrap();
+        let batch =
+            prepare(&RawProfile { labels: &labels, bytes: &bytes }, NOW, [7; 16], &IngestLimits::default()).unwrap();
         assert_eq!(batch.symbols.len(), 1, "sample types share their symbols");
         let writes = &batch.series;
         assert_eq!(writes.len(), 2);
@@ -354,7 +352,8 @@ mod tests {
         p.sample[1].label = vec![Label { key: n - 2, str: n - 1, ..Default::default() }];
         let bytes = p.encode_to_vec();
         let labels = pairs(&[("__name__", "process_cpu")]);
-        let batch = prepare(&RawProfile { labels: &labels, bytes: &bytes }, NOW, [0; 16], &IngestLimits::default()).unwrap();
+        let batch =
+            prepare(&RawProfile { labels: &labels, bytes: &bytes }, NOW, [0; 16], &IngestLimits::default()).unwrap();
         assert_eq!(batch.symbols.len(), 2, "one symbol set per label group");
         let writes = &batch.series;
         assert_eq!(writes.len(), 4);

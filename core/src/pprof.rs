@@ -51,16 +51,12 @@ pub fn decode(raw: &[u8], limits: &Limits) -> Result<Profile> {
     if bytes.len() > limits.max_profile_size {
         return Err(too_large(limits.max_profile_size));
     }
-    let profile = Profile::decode(bytes)
-        .map_err(|e| Error::invalid(format!("failed to parse profile: {e}")))?;
+    let profile = Profile::decode(bytes).map_err(|e| Error::invalid(format!("failed to parse profile: {e}")))?;
     Ok(profile)
 }
 
 fn too_large(limit: usize) -> Error {
-    Error::invalid(format!(
-        "uncompressed profile payload size exceeds limit of {}",
-        humanize_bytes(limit as u64)
-    ))
+    Error::invalid(format!("uncompressed profile payload size exceeds limit of {}", humanize_bytes(limit as u64)))
 }
 
 /// SI units with one decimal, as Go's `humanize.Bytes` prints them.
@@ -75,11 +71,7 @@ fn humanize_bytes(n: u64) -> String {
         value /= 1000.0;
         unit += 1;
     }
-    if value < 10.0 {
-        format!("{:.1} {}", value, UNITS[unit])
-    } else {
-        format!("{:.0} {}", value, UNITS[unit])
-    }
+    if value < 10.0 { format!("{:.1} {}", value, UNITS[unit]) } else { format!("{:.0} {}", value, UNITS[unit]) }
 }
 
 /// Pyroscope's structural checks (`pkg/validation`): a profile failing any of
@@ -174,11 +166,8 @@ pub(crate) mod tests {
     pub(crate) fn sample_profile() -> Profile {
         let strings = ["", "samples", "count", "cpu", "nanoseconds", "main", "a", "b"];
         let function = |id: u64, name: i64| Function { id, name, ..Default::default() };
-        let location = |id: u64, f: u64| Location {
-            id,
-            line: vec![Line { function_id: f, line: 1 }],
-            ..Default::default()
-        };
+        let location =
+            |id: u64, f: u64| Location { id, line: vec![Line { function_id: f, line: 1 }], ..Default::default() };
         Profile {
             sample_type: vec![ValueType { r#type: 1, unit: 2 }, ValueType { r#type: 3, unit: 4 }],
             period_type: Some(ValueType { r#type: 3, unit: 4 }),

@@ -37,10 +37,7 @@ impl ProfileType {
     }
 
     pub fn id(&self) -> String {
-        format!(
-            "{}:{}:{}:{}:{}",
-            self.name, self.sample_type, self.sample_unit, self.period_type, self.period_unit
-        )
+        format!("{}:{}:{}:{}:{}", self.name, self.sample_type, self.sample_unit, self.period_type, self.period_unit)
     }
 
     pub fn to_proto(&self) -> types::ProfileType {

@@ -39,11 +39,7 @@ pub enum SelectorError {
     /// Syntax error, formatted like Prometheus (`1:7: parse error: …`) because
     /// Pyroscope passes that text through in its 400 responses.
     #[error("{line}:{col}: parse error: {msg}")]
-    Parse {
-        line: usize,
-        col: usize,
-        msg: String,
-    },
+    Parse { line: usize, col: usize, msg: String },
     /// A `=~` / `!~` value that is not a valid regular expression.
     #[error("error parsing regexp: {0}")]
     Regex(String),
@@ -101,22 +97,13 @@ impl Eq for Matcher {}
 
 impl Matcher {
     /// A matcher; fails only when a regex operator gets an invalid regex.
-    pub fn new(
-        name: impl Into<String>,
-        op: MatchOp,
-        value: impl Into<String>,
-    ) -> Result<Matcher, SelectorError> {
+    pub fn new(name: impl Into<String>, op: MatchOp, value: impl Into<String>) -> Result<Matcher, SelectorError> {
         let value = value.into();
         let re = match op {
             MatchOp::Re | MatchOp::Nre => Some(compile_anchored(&value)?),
             MatchOp::Eq | MatchOp::Neq => None,
         };
-        Ok(Matcher {
-            name: name.into(),
-            op,
-            value,
-            re,
-        })
+        Ok(Matcher { name: name.into(), op, value, re })
     }
 
     /// Whether a label value satisfies this matcher (absent labels are `""`).
@@ -172,19 +159,14 @@ impl Selector {
 
     /// True when every matcher holds; a missing label behaves as `""`.
     pub fn matches(&self, labels: &Labels) -> bool {
-        self.matchers
-            .iter()
-            .all(|m| m.matches(labels.get(&m.name).unwrap_or("")))
+        self.matchers.iter().all(|m| m.matches(labels.get(&m.name).unwrap_or("")))
     }
 
     /// The metric name: the value of the first `__name__="…"` matcher, which is
     /// what `name{…}` and `{"name"}` produce (e.g. the profile type ID of a
     /// `/pyroscope/render` query).
     pub fn metric_name(&self) -> Option<&str> {
-        self.matchers
-            .iter()
-            .find(|m| m.name == METRIC_NAME_LABEL && m.op == MatchOp::Eq)
-            .map(|m| m.value.as_str())
+        self.matchers.iter().find(|m| m.name == METRIC_NAME_LABEL && m.op == MatchOp::Eq).map(|m| m.value.as_str())
     }
 }
 
@@ -223,9 +205,7 @@ fn compile_anchored(pattern: &str) -> Result<Regex, SelectorError> {
         .parse(pattern)
         .map_err(|e| SelectorError::Regex(regex_error_message(&e)))?;
     let anchored = Hir::concat(vec![Hir::look(Look::Start), hir, Hir::look(Look::End)]);
-    regex_automata::meta::Builder::new()
-        .build_from_hir(&anchored)
-        .map_err(|e| SelectorError::Regex(format!("{e}")))
+    regex_automata::meta::Builder::new().build_from_hir(&anchored).map_err(|e| SelectorError::Regex(format!("{e}")))
 }
 
 /// A one-line message (the full `Display` of regex-syntax errors spans lines).
@@ -303,11 +283,7 @@ impl Parser<'_> {
     }
 
     /// The inside of `{…}`, after the opening brace.
-    fn braces(
-        &mut self,
-        sel: &mut Selector,
-        mut has_metric_name: bool,
-    ) -> Result<(), SelectorError> {
+    fn braces(&mut self, sel: &mut Selector, mut has_metric_name: bool) -> Result<(), SelectorError> {
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
@@ -336,11 +312,7 @@ impl Parser<'_> {
     }
 
     /// One matcher, or a lone quoted metric name.
-    fn item(
-        &mut self,
-        sel: &mut Selector,
-        has_metric_name: &mut bool,
-    ) -> Result<(), SelectorError> {
+    fn item(&mut self, sel: &mut Selector, has_metric_name: &mut bool) -> Result<(), SelectorError> {
         let start = self.pos;
         let name = match self.peek() {
             Some(b'"' | b'\'' | b'`') => {
@@ -359,10 +331,7 @@ impl Parser<'_> {
                 s
             }
             Some(b) if b.is_ascii_alphabetic() || b == b'_' => {
-                let len = self.src[start..]
-                    .bytes()
-                    .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
-                    .count();
+                let len = self.src[start..].bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').count();
                 self.pos += len;
                 self.src[start..self.pos].to_owned()
             }
@@ -377,12 +346,10 @@ impl Parser<'_> {
             return Err(self.unexpected("expected string in label matching"));
         }
         let value = self.string()?;
-        Matcher::new(name, op, value)
-            .map(|m| sel.push(m))
-            .map_err(|e| {
-                self.pos = value_pos;
-                self.err(&format!("{e}"))
-            })
+        Matcher::new(name, op, value).map(|m| sel.push(m)).map_err(|e| {
+            self.pos = value_pos;
+            self.err(&format!("{e}"))
+        })
     }
 
     fn op(&mut self) -> Result<MatchOp, SelectorError> {
@@ -526,10 +493,7 @@ impl Parser<'_> {
             match b {
                 b' ' | b'\t' | b'\n' | b'\r' => self.pos += 1,
                 b'#' => {
-                    self.pos += bytes[self.pos..]
-                        .iter()
-                        .position(|&b| b == b'\n')
-                        .unwrap_or(bytes.len() - self.pos);
+                    self.pos += bytes[self.pos..].iter().position(|&b| b == b'\n').unwrap_or(bytes.len() - self.pos);
                 }
                 _ => break,
             }
@@ -563,10 +527,7 @@ mod tests {
     use alloc::string::ToString;
 
     fn m(sel: &Selector) -> Vec<(String, MatchOp, String)> {
-        sel.matchers()
-            .iter()
-            .map(|m| (m.name.clone(), m.op, m.value.clone()))
-            .collect()
+        sel.matchers().iter().map(|m| (m.name.clone(), m.op, m.value.clone())).collect()
     }
 
     fn t(n: &str, op: MatchOp, v: &str) -> (String, MatchOp, String) {
@@ -593,12 +554,7 @@ mod tests {
         let s = parse(r#"{a="1", b!="2", c=~"3", d!~"4"}"#).unwrap();
         assert_eq!(
             m(&s),
-            [
-                t("a", MatchOp::Eq, "1"),
-                t("b", MatchOp::Neq, "2"),
-                t("c", MatchOp::Re, "3"),
-                t("d", MatchOp::Nre, "4"),
-            ]
+            [t("a", MatchOp::Eq, "1"), t("b", MatchOp::Neq, "2"), t("c", MatchOp::Re, "3"), t("d", MatchOp::Nre, "4"),]
         );
         assert!(parse(r#"{a=="1"}"#).is_err());
         assert!(parse(r#"{a~"1"}"#).is_err());
@@ -611,18 +567,11 @@ mod tests {
     #[test]
     fn metric_names() {
         let s = parse("process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name=\"x\"}").unwrap();
-        assert_eq!(
-            s.metric_name(),
-            Some("process_cpu:cpu:nanoseconds:cpu:nanoseconds")
-        );
+        assert_eq!(s.metric_name(), Some("process_cpu:cpu:nanoseconds:cpu:nanoseconds"));
         assert_eq!(
             m(&s),
             [
-                t(
-                    "__name__",
-                    MatchOp::Eq,
-                    "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
-                ),
+                t("__name__", MatchOp::Eq, "process_cpu:cpu:nanoseconds:cpu:nanoseconds"),
                 t("service_name", MatchOp::Eq, "x"),
             ]
         );
@@ -639,13 +588,7 @@ mod tests {
     #[test]
     fn quoted_metric_and_label_names() {
         let s = parse(r#"{"service.name"="x", "my.metric"}"#).unwrap();
-        assert_eq!(
-            m(&s),
-            [
-                t("service.name", MatchOp::Eq, "x"),
-                t("__name__", MatchOp::Eq, "my.metric")
-            ]
-        );
+        assert_eq!(m(&s), [t("service.name", MatchOp::Eq, "x"), t("__name__", MatchOp::Eq, "my.metric")]);
         assert_eq!(s.metric_name(), Some("my.metric"));
         let s = parse(r#"{'a b' =~ `x.*`}"#).unwrap();
         assert_eq!(m(&s), [t("a b", MatchOp::Re, "x.*")]);
@@ -660,14 +603,7 @@ mod tests {
     #[test]
     fn trailing_comma_and_whitespace() {
         let s = parse("\n foo \t{\n a = \"1\" ,\n b=~'2' , } \n").unwrap();
-        assert_eq!(
-            m(&s),
-            [
-                t("__name__", MatchOp::Eq, "foo"),
-                t("a", MatchOp::Eq, "1"),
-                t("b", MatchOp::Re, "2"),
-            ]
-        );
+        assert_eq!(m(&s), [t("__name__", MatchOp::Eq, "foo"), t("a", MatchOp::Eq, "1"), t("b", MatchOp::Re, "2"),]);
         assert!(parse(r#"{a="1",,}"#).is_err());
         assert!(parse(r#"{a="1" b="2"}"#).is_err());
         assert!(parse(r#"{a="1"} x"#).is_err());
@@ -676,16 +612,12 @@ mod tests {
     #[test]
     fn comments() {
         let s = parse("foo # the metric\n{a=\"#1\"} # done").unwrap();
-        assert_eq!(
-            m(&s),
-            [t("__name__", MatchOp::Eq, "foo"), t("a", MatchOp::Eq, "#1")]
-        );
+        assert_eq!(m(&s), [t("__name__", MatchOp::Eq, "foo"), t("a", MatchOp::Eq, "#1")]);
     }
 
     #[test]
     fn string_escapes() {
-        let s = parse(r#"{a="q\"b\\s\n\t\u00e9\U0001F600\x41\101\a", b='it\'s', c=`raw\n"'`}"#)
-            .unwrap();
+        let s = parse(r#"{a="q\"b\\s\n\t\u00e9\U0001F600\x41\101\a", b='it\'s', c=`raw\n"'`}"#).unwrap();
         assert_eq!(
             m(&s),
             [
@@ -695,10 +627,7 @@ mod tests {
             ]
         );
         // Raw strings keep newlines (minus carriage returns); quoted ones may not.
-        assert_eq!(
-            m(&parse("{a=`x\r\ny`}").unwrap()),
-            [t("a", MatchOp::Eq, "x\ny")]
-        );
+        assert_eq!(m(&parse("{a=`x\r\ny`}").unwrap()), [t("a", MatchOp::Eq, "x\ny")]);
         assert!(parse("{a=\"x\ny\"}").is_err());
         assert!(parse(r#"{a="\q"}"#).is_err());
         assert!(parse(r#"{a="\'"}"#).is_err());
@@ -712,34 +641,18 @@ mod tests {
         assert!(parse(r#"{a=`abc}"#).is_err());
         assert!(parse(r#"{a="abc\"#).is_err());
         // Multi-byte UTF-8 passes through unchanged.
-        assert_eq!(
-            m(&parse("{a=\"żółw\"}").unwrap()),
-            [t("a", MatchOp::Eq, "żółw")]
-        );
+        assert_eq!(m(&parse("{a=\"żółw\"}").unwrap()), [t("a", MatchOp::Eq, "żółw")]);
     }
 
     #[test]
     fn error_messages() {
         let e = parse(r#"{a="1" b="2"}"#).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "1:8: parse error: unexpected character 'b', expected \",\" or \"}\""
-        );
+        assert_eq!(e.to_string(), "1:8: parse error: unexpected character 'b', expected \",\" or \"}\"");
         let e = parse("{a=~\"(\"}").unwrap_err();
         assert!(matches!(e, SelectorError::Parse { col: 5, .. }), "{e:?}");
         assert!(e.to_string().contains("error parsing regexp"), "{e}");
         let e = parse("{\na=1}").unwrap_err();
-        assert!(
-            matches!(
-                e,
-                SelectorError::Parse {
-                    line: 2,
-                    col: 3,
-                    ..
-                }
-            ),
-            "{e:?}"
-        );
+        assert!(matches!(e, SelectorError::Parse { line: 2, col: 3, .. }), "{e:?}");
     }
 
     #[test]
@@ -753,11 +666,7 @@ mod tests {
         assert!(alt.matches("a"));
         assert!(!alt.matches("abc"));
         // `.` matches newlines (Prometheus compiles `(?s:…)`).
-        assert!(
-            Matcher::new("a", MatchOp::Re, "a.b")
-                .unwrap()
-                .matches("a\nb")
-        );
+        assert!(Matcher::new("a", MatchOp::Re, "a.b").unwrap().matches("a\nb"));
         let nre = Matcher::new("a", MatchOp::Nre, "b.*").unwrap();
         assert!(nre.matches("ab"));
         assert!(!nre.matches("bcd"));
@@ -808,10 +717,7 @@ mod tests {
     fn push_and_display() {
         let mut s = parse(r#"cpu{a="x\"y"}"#).unwrap();
         s.push(Matcher::new("service.name", MatchOp::Nre, "a|b").unwrap());
-        assert_eq!(
-            s.to_string(),
-            r#"{__name__="cpu", a="x\"y", "service.name"!~"a|b"}"#
-        );
+        assert_eq!(s.to_string(), r#"{__name__="cpu", a="x\"y", "service.name"!~"a|b"}"#);
         // Display output parses back to the same selector.
         assert_eq!(parse(&s.to_string()).unwrap(), s);
         assert_eq!("{}".parse::<Selector>().unwrap(), Selector::new());

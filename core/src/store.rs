@@ -188,7 +188,8 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
             let names: Vec<String> = batch.iter().map(|(_, k)| k.clone()).collect();
             for ((hour, _), value) in batch.iter().zip(self.kv.get_many(&names)?) {
                 let Some(value) = value else { continue };
-                let entry = SeriesEntry::decode(&value[..]).map_err(|e| Error::Corrupt(format!("series entry: {e}")))?;
+                let entry =
+                    SeriesEntry::decode(&value[..]).map_err(|e| Error::Corrupt(format!("series entry: {e}")))?;
                 if seen.insert((*hour, entry.id)) {
                     let labels = Labels::from_pairs(entry.labels.into_iter().map(|l| (l.name, l.value)));
                     out.push(SeriesRef { hour: *hour, id: entry.id, labels });
@@ -387,11 +388,7 @@ mod tests {
         let mut seen = Vec::new();
         store
             .for_each_segment(series, |s, symbols, profiles| {
-                seen.push((
-                    s.labels.get("service_name").unwrap().into(),
-                    symbols.strings.concat(),
-                    profiles[0].total,
-                ));
+                seen.push((s.labels.get("service_name").unwrap().into(), symbols.strings.concat(), profiles[0].total));
                 Ok(())
             })
             .unwrap();

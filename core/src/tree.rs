@@ -84,9 +84,7 @@ impl StackTree {
     /// The id of `name` if it was interned.
     pub fn lookup_name(&self, name: &str) -> Option<u32> {
         let hash = FxBuildHasher.hash_one(name);
-        self.name_ids
-            .find(hash, |&id| self.names[id as usize] == name)
-            .copied()
+        self.name_ids.find(hash, |&id| self.names[id as usize] == name).copied()
     }
 
     /// The string of name id `id`.
@@ -341,10 +339,7 @@ pub(crate) mod tests {
     #[test]
     fn insert_and_collapsed() {
         let t = tree(&[("a;b", 3), ("a;c", 2), ("d", 5), ("a;b", 1), ("a", 4)]);
-        assert_eq!(
-            t.collapsed(),
-            pairs(&[("a", 4), ("a;b", 4), ("a;c", 2), ("d", 5)])
-        );
+        assert_eq!(t.collapsed(), pairs(&[("a", 4), ("a;b", 4), ("a;c", 2), ("d", 5)]));
         assert_eq!(t.total(), 15);
         // a, b, c, d
         assert_eq!(t.node_count(), 4);
@@ -405,9 +400,7 @@ pub(crate) mod tests {
         assert_eq!(totals[0], 11);
         assert_eq!(by_name("a", StackTree::ROOT), 6);
         assert_eq!(by_name("d", StackTree::ROOT), 5);
-        let a = t
-            .find_child(StackTree::ROOT, t.lookup_name("a").unwrap())
-            .unwrap();
+        let a = t.find_child(StackTree::ROOT, t.lookup_name("a").unwrap()).unwrap();
         assert_eq!(by_name("b", a), 3);
         assert_eq!(by_name("c", a), 2);
     }
@@ -416,8 +409,7 @@ pub(crate) mod tests {
     fn child_index_lists_children_in_creation_order() {
         let t = tree(&[("a;b", 1), ("d", 1), ("a;c", 1), ("a;b;e", 1)]);
         let idx = t.child_index();
-        let names =
-            |n: u32| -> Vec<&str> { idx.children(n).iter().map(|&c| t.name_of(c)).collect() };
+        let names = |n: u32| -> Vec<&str> { idx.children(n).iter().map(|&c| t.name_of(c)).collect() };
         assert_eq!(names(StackTree::ROOT), ["a", "d"]);
         let a = idx.children(StackTree::ROOT)[0];
         assert_eq!(names(a), ["b", "c"]);
@@ -433,10 +425,7 @@ pub(crate) mod tests {
         let mut x = tree(&[("a;b", 3), ("c", 1)]);
         let y = tree(&[("c", 2), ("a;b", 1), ("a;b;z", 7), ("q;a", 4)]);
         x.merge(&y);
-        assert_eq!(
-            x.collapsed(),
-            pairs(&[("a;b", 4), ("a;b;z", 7), ("c", 3), ("q;a", 4)])
-        );
+        assert_eq!(x.collapsed(), pairs(&[("a;b", 4), ("a;b;z", 7), ("c", 3), ("q;a", 4)]));
         assert_eq!(x.total(), 18);
         assert_eq!(x.totals()[0], 18);
         // Name ids handed out before a merge stay valid.
@@ -456,10 +445,7 @@ pub(crate) mod tests {
         let copy = x.clone();
         x.merge(&copy);
         assert_eq!(x.node_count(), nodes);
-        assert_eq!(
-            x.collapsed(),
-            pairs(&[("a;b", 8), ("a;b;z", 14), ("c", 6), ("q;a", 8)])
-        );
+        assert_eq!(x.collapsed(), pairs(&[("a;b", 8), ("a;b;z", 14), ("c", 6), ("q;a", 8)]));
     }
 
     #[test]
@@ -477,9 +463,7 @@ pub(crate) mod tests {
         let mut all = StackTree::new();
         for i in 0..600 {
             let depth = 1 + (next() % 6) as usize;
-            let stack: Vec<&str> = (0..depth)
-                .map(|_| alphabet[(next() % 5) as usize])
-                .collect();
+            let stack: Vec<&str> = (0..depth).map(|_| alphabet[(next() % 5) as usize]).collect();
             let value = (next() % 100) as i64 + 1;
             parts[i % 3].insert(stack.iter().copied(), value);
             all.insert(stack.iter().copied(), value);

@@ -8,8 +8,8 @@
 use std::time::{Duration, Instant};
 
 use kiln_proto::google::v1::Profile;
-use kiln_tests::fixtures::{gunzip_if_needed, now_ns, shared_dir, with_time};
 use kiln_tests::Server;
+use kiln_tests::fixtures::{gunzip_if_needed, now_ns, shared_dir, with_time};
 use prost::Message;
 
 const ROUNDS: usize = 5;
@@ -155,7 +155,10 @@ fn main() {
     report("core push pipeline (native, no I/O)", median(core_times), n, mb);
     report("ingest via server (HTTP+wasm+store)", ingest, n, mb);
     report(&format!("ingest via server, {CLIENTS} clients"), concurrent, n, mb);
-    println!("ratio ingest / bare decode, 1 client:  {:.2} (target <= 2.5)", ingest.as_secs_f64() / decode.as_secs_f64());
+    println!(
+        "ratio ingest / bare decode, 1 client:  {:.2} (target <= 2.5)",
+        ingest.as_secs_f64() / decode.as_secs_f64()
+    );
     println!(
         "ratio ingest / bare decode, {CLIENTS} clients: {:.2} (target <= 2.5)",
         concurrent.as_secs_f64() / decode.as_secs_f64()

@@ -41,7 +41,12 @@ impl Server {
                 config.cache_dir = Some(std::env::temp_dir().join("kiln-tests-component-cache"));
                 let server = kiln_host::Server::bind(config).await.expect("server starts");
                 addr_tx.send(server.local_addr()).unwrap();
-                server.run(async { stop_rx.await.ok(); }).await.expect("server runs");
+                server
+                    .run(async {
+                        stop_rx.await.ok();
+                    })
+                    .await
+                    .expect("server runs");
             });
         });
         let addr = addr_rx.recv().expect("server reported its address");
@@ -112,8 +117,7 @@ impl Server {
                 annotations: vec![],
             }],
         };
-        let (status, _, body) =
-            self.post("/push.v1.PusherService/Push", "application/proto", req.encode_to_vec(), &[]);
+        let (status, _, body) = self.post("/push.v1.PusherService/Push", "application/proto", req.encode_to_vec(), &[]);
         (status, body)
     }
 }

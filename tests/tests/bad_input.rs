@@ -4,8 +4,8 @@ use base64::Engine;
 use kiln_proto::google::v1::{Profile, ValueType};
 use kiln_proto::push::v1::{PushRequest, RawProfileSeries, RawSample};
 use kiln_proto::types::v1::LabelPair;
-use kiln_tests::fixtures::{now_ns, testdata, with_time};
 use kiln_tests::Server;
+use kiln_tests::fixtures::{now_ns, testdata, with_time};
 use prost::Message;
 use serde_json::{Value, json};
 
@@ -34,8 +34,8 @@ fn b64(bytes: &[u8]) -> String {
 /// Asserts a Connect error: status, JSON body with `code`, and a message
 /// containing `needle`.
 fn assert_error(reply: (u16, Vec<u8>), status: u16, code: &str, needle: &str) {
-    let body: Value = serde_json::from_slice(&reply.1)
-        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&reply.1)));
+    let body: Value =
+        serde_json::from_slice(&reply.1).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&reply.1)));
     assert_eq!(reply.0, status, "{body}");
     assert_eq!(body["code"], code, "{body}");
     assert!(body["message"].as_str().unwrap().contains(needle), "{body} lacks {needle:?}");
@@ -56,7 +56,12 @@ fn bad_inputs_get_pyroscope_errors() {
     assert_error(json(b"{\"series\": [ {"), 400, "invalid_argument", "unmarshal");
     assert_error(json(b""), 400, "invalid_argument", "zero-length payload");
     assert_error(json(push_json("%%%not base64%%%").to_string().as_bytes()), 400, "invalid_argument", "");
-    assert_error(json(push_json(&b64(b"definitely not a pprof")).to_string().as_bytes()), 400, "invalid_argument", "profile");
+    assert_error(
+        json(push_json(&b64(b"definitely not a pprof")).to_string().as_bytes()),
+        400,
+        "invalid_argument",
+        "profile",
+    );
 
     let good = with_time(&testdata("pprof/pyroscope/cpu.pb.gz"), now_ns());
     assert_error(proto(push_proto(good[..good.len() / 2].to_vec())), 400, "invalid_argument", "decompress");

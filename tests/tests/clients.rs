@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use kiln_proto::push::v1::PushRequest;
-use kiln_tests::fixtures::{decode_pprof, gunzip_if_needed, gzip, now_ns, sample_type_sums, shared_dir};
 use kiln_tests::Server;
+use kiln_tests::fixtures::{decode_pprof, gunzip_if_needed, gzip, now_ns, sample_type_sums, shared_dir};
 use prost::Message;
 use serde_json::json;
 
@@ -51,9 +51,10 @@ fn replay_push_captures(server: &Server, client: &str) -> Vec<(String, String, i
             for sample in &mut series.samples {
                 let mut p = decode_pprof(&sample.raw_profile);
                 p.time_nanos = time;
-                let period = p.period_type.as_ref().map(|pt| {
-                    (p.string_table[pt.r#type as usize].clone(), p.string_table[pt.unit as usize].clone())
-                });
+                let period = p
+                    .period_type
+                    .as_ref()
+                    .map(|pt| (p.string_table[pt.r#type as usize].clone(), p.string_table[pt.unit as usize].clone()));
                 for (t, u, sum) in sample_type_sums(&p) {
                     let (pt, pu) = period.clone().unwrap_or_default();
                     expected.push((service.clone(), format!("{name}:{t}:{u}:{pt}:{pu}"), sum));
@@ -121,9 +122,10 @@ fn connect_es_captures_replay() {
     // Its LabelNames call, with the captured headers and a current range.
     let dir = shared_dir().join("testdata/clients/connect-grpc-clients");
     let headers = headers(&dir.join("003-POST-querier.v1.QuerierService_LabelNames.headers.txt"));
-    let mut body: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("003-POST-querier.v1.QuerierService_LabelNames.body.bin")).unwrap())
-            .unwrap();
+    let mut body: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("003-POST-querier.v1.QuerierService_LabelNames.body.bin")).unwrap(),
+    )
+    .unwrap();
     let now = now_ns() / 1_000_000;
     body["start"] = json!((now - 3_600_000).to_string());
     body["end"] = json!(now.to_string());

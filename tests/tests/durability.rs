@@ -1,8 +1,8 @@
 //! Acknowledged data survives restarts and concurrent writers.
 
 use kiln_proto::google::v1::{Function, Line, Location, Profile, Sample, ValueType};
-use kiln_tests::fixtures::{now_ns, testdata, with_time};
 use kiln_tests::Server;
+use kiln_tests::fixtures::{now_ns, testdata, with_time};
 use prost::Message;
 use serde_json::{Value, json};
 
@@ -92,7 +92,6 @@ fn concurrent_pushes_are_exact() {
         body["flamegraph"]["total"].as_str().unwrap().parse::<i64>().unwrap()
     };
     assert_eq!(total("concurrency:count:count::"), (CLIENTS * PER_CLIENT) as i64, "profile count");
-    let expected: i64 =
-        (0..CLIENTS).flat_map(|c| (0..PER_CLIENT).map(move |i| (c * 1000 + i + 1) as i64)).sum();
+    let expected: i64 = (0..CLIENTS).flat_map(|c| (0..PER_CLIENT).map(move |i| (c * 1000 + i + 1) as i64)).sum();
     assert_eq!(total("concurrency:weight:bytes::"), expected, "sum of values");
 }

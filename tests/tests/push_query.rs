@@ -3,8 +3,8 @@
 use base64::Engine;
 use kiln_proto::push::v1::{PushRequest, RawProfileSeries, RawSample};
 use kiln_proto::types::v1::LabelPair;
-use kiln_tests::fixtures::{decode_pprof, now_ns, sample_type_sums, testdata, with_time};
 use kiln_tests::Server;
+use kiln_tests::fixtures::{decode_pprof, now_ns, sample_type_sums, testdata, with_time};
 use prost::Message;
 use serde_json::{Value, json};
 
@@ -55,8 +55,7 @@ fn seed_push_json_and_proto_then_query() {
             annotations: vec![],
         }],
     };
-    let (status, _, body) =
-        server.post("/push.v1.PusherService/Push", "application/proto", req.encode_to_vec(), &[]);
+    let (status, _, body) = server.post("/push.v1.PusherService/Push", "application/proto", req.encode_to_vec(), &[]);
     assert_eq!(status, 200);
     assert!(body.is_empty(), "empty PushResponse in binary");
 

@@ -28,10 +28,7 @@ pub fn load_component(engine: &Engine, wasm: &[u8], dir: &Path) -> anyhow::Resul
     }
 
     tracing::info!("compiling the component (once per build)");
-    let compiled = engine
-        .precompile_component(wasm)
-        .map_err(anyhow::Error::from)
-        .context("compiling the component")?;
+    let compiled = engine.precompile_component(wasm).map_err(anyhow::Error::from).context("compiling the component")?;
     // Write to a file of our own, then rename: a crash or a concurrent start
     // sharing the cache dir never sees a partial artifact.
     let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
@@ -48,10 +45,7 @@ pub fn load_component(engine: &Engine, wasm: &[u8], dir: &Path) -> anyhow::Resul
 fn artifact_path(engine: &Engine, wasm: &[u8], dir: &Path) -> PathBuf {
     let mut compat = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut compat);
-    let digest = Sha256::new()
-        .chain_update(wasm)
-        .chain_update(compat.finish().to_le_bytes())
-        .finalize();
+    let digest = Sha256::new().chain_update(wasm).chain_update(compat.finish().to_le_bytes()).finalize();
     let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
     dir.join(format!("{PREFIX}{hex}{SUFFIX}"))
 }
@@ -66,11 +60,7 @@ fn remove_stale(dir: &Path, keep: &Path) {
         let path = entry.path();
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if path != keep
-            && name.starts_with(PREFIX)
-            && name.ends_with(SUFFIX)
-            && std::fs::remove_file(&path).is_ok()
-        {
+        if path != keep && name.starts_with(PREFIX) && name.ends_with(SUFFIX) && std::fs::remove_file(&path).is_ok() {
             tracing::debug!(path = %path.display(), "removed stale compiled component");
         }
     }

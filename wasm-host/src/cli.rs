@@ -10,11 +10,7 @@ use tracing_subscriber::EnvFilter;
 use crate::server::{self, Config};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "kiln",
-    version,
-    about = "Continuous-profiling server (Pyroscope API)"
-)]
+#[command(name = "kiln", version, about = "Continuous-profiling server (Pyroscope API)")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -49,9 +45,7 @@ pub struct ServeArgs {
 pub fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
         Command::Serve(args) => {
             let mut config = Config::new(args.listen, args.data_dir);
@@ -66,8 +60,5 @@ pub fn main() -> anyhow::Result<()> {
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).
 fn init_logging() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }

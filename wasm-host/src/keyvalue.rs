@@ -60,10 +60,7 @@ fn to_wit(err: StoreError) -> store::Error {
 }
 
 impl store::Host for KeyValueCtx<'_> {
-    async fn open(
-        &mut self,
-        identifier: String,
-    ) -> wasmtime::Result<Result<Resource<Bucket>, store::Error>> {
+    async fn open(&mut self, identifier: String) -> wasmtime::Result<Result<Resource<Bucket>, store::Error>> {
         if identifier != DEFAULT_BUCKET {
             return Ok(Err(store::Error::NoSuchStore));
         }
@@ -89,19 +86,11 @@ impl store::HostBucket for KeyValueCtx<'_> {
         Ok(self.store.set(key, value).await.map_err(to_wit))
     }
 
-    async fn delete(
-        &mut self,
-        _bucket: Resource<Bucket>,
-        key: String,
-    ) -> wasmtime::Result<Result<(), store::Error>> {
+    async fn delete(&mut self, _bucket: Resource<Bucket>, key: String) -> wasmtime::Result<Result<(), store::Error>> {
         Ok(self.store.delete(key).await.map_err(to_wit))
     }
 
-    async fn exists(
-        &mut self,
-        _bucket: Resource<Bucket>,
-        key: String,
-    ) -> wasmtime::Result<Result<bool, store::Error>> {
+    async fn exists(&mut self, _bucket: Resource<Bucket>, key: String) -> wasmtime::Result<Result<bool, store::Error>> {
         Ok(self.store.exists(&key).map_err(to_wit))
     }
 
@@ -114,9 +103,7 @@ impl store::HostBucket for KeyValueCtx<'_> {
         cursor: Option<String>,
     ) -> wasmtime::Result<Result<store::KeyResponse, store::Error>> {
         let keys = self.store.keys(cursor.as_deref());
-        Ok(keys
-            .map(|keys| store::KeyResponse { keys, cursor: None })
-            .map_err(to_wit))
+        Ok(keys.map(|keys| store::KeyResponse { keys, cursor: None }).map_err(to_wit))
     }
 
     async fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
@@ -137,22 +124,13 @@ impl atomics::Host for KeyValueCtx<'_> {
         Ok(value.map(|v| v as i64).map_err(to_wit))
     }
 
-    async fn swap(
-        &mut self,
-        cas: Resource<Cas>,
-        value: Vec<u8>,
-    ) -> wasmtime::Result<Result<(), atomics::CasError>> {
+    async fn swap(&mut self, cas: Resource<Cas>, value: Vec<u8>) -> wasmtime::Result<Result<(), atomics::CasError>> {
         let Cas { key, current } = self.table.delete(cas)?;
-        let swapped = self
-            .store
-            .compare_and_swap(key.clone(), current, value)
-            .await;
+        let swapped = self.store.compare_and_swap(key.clone(), current, value).await;
         Ok(match swapped {
             Ok(true) => Ok(()),
             Ok(false) => match self.store.get(&key) {
-                Ok(current) => Err(atomics::CasError::CasFailed(
-                    self.table.push(Cas { key, current })?,
-                )),
+                Ok(current) => Err(atomics::CasError::CasFailed(self.table.push(Cas { key, current })?)),
                 Err(err) => Err(atomics::CasError::StoreError(to_wit(err))),
             },
             Err(err) => Err(atomics::CasError::StoreError(to_wit(err))),
@@ -172,10 +150,7 @@ impl atomics::HostCas for KeyValueCtx<'_> {
         }
     }
 
-    async fn current(
-        &mut self,
-        cas: Resource<Cas>,
-    ) -> wasmtime::Result<Result<Option<Vec<u8>>, store::Error>> {
+    async fn current(&mut self, cas: Resource<Cas>) -> wasmtime::Result<Result<Option<Vec<u8>>, store::Error>> {
         Ok(Ok(self.table.get(&cas)?.current.clone()))
     }
 

@@ -11,9 +11,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use tokio::sync::{Semaphore, oneshot};
 use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, UpdateDeadline,
-};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -39,11 +37,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            request_timeout: Duration::from_secs(120),
-            max_memory: 2 << 30,
-            max_concurrent: 128,
-        }
+        Limits { request_timeout: Duration::from_secs(120), max_memory: 2 << 30, max_concurrent: 128 }
     }
 }
 
@@ -61,12 +55,7 @@ pub struct Runtime {
 impl Runtime {
     /// Builds the engine, loads `wasm` (compiled once, cached in
     /// `cache_dir`) and links it against WASI, wasi:http and `store`.
-    pub fn new(
-        wasm: &[u8],
-        cache_dir: &Path,
-        store: Arc<Store>,
-        limits: Limits,
-    ) -> anyhow::Result<Runtime> {
+    pub fn new(wasm: &[u8], cache_dir: &Path, store: Arc<Store>, limits: Limits) -> anyhow::Result<Runtime> {
         let engine = Engine::new(&engine_config(&limits))
             .map_err(anyhow::Error::from)
             .context("creating the wasmtime engine")?;
@@ -75,25 +64,16 @@ impl Runtime {
 
         let mut linker = Linker::<RequestState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+        keyvalue::add_to_linker(&mut linker, |s| KeyValueCtx { table: &mut s.table, store: &s.store })
             .map_err(anyhow::Error::from)?;
-        keyvalue::add_to_linker(&mut linker, |s| KeyValueCtx {
-            table: &mut s.table,
-            store: &s.store,
-        })
-        .map_err(anyhow::Error::from)?;
         let pre = linker
             .instantiate_pre(&component)
             .and_then(ProxyPre::new)
             .map_err(anyhow::Error::from)
             .context("linking the component")?;
 
-        Ok(Runtime {
-            pre,
-            store,
-            slots: Arc::new(Semaphore::new(limits.max_concurrent as usize)),
-            limits,
-        })
+        Ok(Runtime { pre, store, slots: Arc::new(Semaphore::new(limits.max_concurrent as usize)), limits })
     }
 
     /// Waits until no guest instance is running, then refuses new requests
@@ -115,9 +95,8 @@ impl Runtime {
         let mut store = self.new_store(deadline);
         let (tx, rx) = oneshot::channel();
         let mut http = store.data_mut().http();
-        let handles = http
-            .new_incoming_request(Scheme::Http, req)
-            .and_then(|req| Ok((req, http.new_response_outparam(tx)?)));
+        let handles =
+            http.new_incoming_request(Scheme::Http, req).and_then(|req| Ok((req, http.new_response_outparam(tx)?)));
         let (req, out) = match handles {
             Ok(handles) => handles,
             Err(err) => return error_response(400, "invalid_argument", &err.to_string()),
@@ -131,10 +110,7 @@ impl Runtime {
             let _slot = slot;
             let run = async {
                 let proxy = pre.instantiate_async(&mut store).await?;
-                proxy
-                    .wasi_http_incoming_handler()
-                    .call_handle(&mut store, req, out)
-                    .await
+                proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
             };
             let result = match tokio::time::timeout_at(deadline.into(), run).await {
                 Ok(result) => result,
@@ -182,10 +158,7 @@ impl Runtime {
             }
             // tokio's own yield lets the worker poll its I/O and timer driver
             // before resuming the guest; a bare self-wake may not.
-            Ok(UpdateDeadline::YieldCustom(
-                1,
-                Box::pin(tokio::task::yield_now()),
-            ))
+            Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())))
         });
         store
     }
@@ -203,9 +176,7 @@ fn engine_config(limits: &Limits) -> Config {
         .total_tables(instances * 8)
         .total_stacks(instances);
     let mut config = Config::new();
-    config
-        .epoch_interruption(true)
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    config.epoch_interruption(true).allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config
 }
 
@@ -242,9 +213,7 @@ pub fn error_response(status: u16, code: &str, message: &str) -> hyper::Response
 }
 
 fn full(bytes: Bytes) -> Body {
-    Full::new(bytes)
-        .map_err(|never| match never {})
-        .boxed_unsync()
+    Full::new(bytes).map_err(|never| match never {}).boxed_unsync()
 }
 
 /// Per-request state of a guest instance.
@@ -258,20 +227,13 @@ struct RequestState {
 
 impl WasiView for RequestState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
 impl WasiHttpView for RequestState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.hooks,
-        }
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
     }
 }
 

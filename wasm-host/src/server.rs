@@ -63,49 +63,32 @@ pub struct Server {
 impl Server {
     /// Binds the listen socket, opens the store and loads the component.
     pub async fn bind(config: Config) -> anyhow::Result<Server> {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("binding {}", config.listen))?;
+        let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
 
         let cache_dir = config.cache_dir.as_ref().unwrap_or(&config.data_dir);
         for dir in [&config.data_dir, cache_dir] {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         let store_path = config.data_dir.join(STORE_FILE);
-        let store = Store::open(&store_path)
-            .with_context(|| format!("opening {}", store_path.display()))?;
+        let store = Store::open(&store_path).with_context(|| format!("opening {}", store_path.display()))?;
         let store = Arc::new(store);
 
         let wasm = match &config.component {
-            Some(path) => std::fs::read(path)
-                .with_context(|| format!("reading {}", path.display()))?
-                .into(),
+            Some(path) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?.into(),
             None => std::borrow::Cow::Borrowed(COMPONENT_WASM),
         };
         let runtime = Runtime::new(&wasm, cache_dir, Arc::clone(&store), config.limits)?;
-        Ok(Server {
-            listener,
-            runtime: Arc::new(runtime),
-            store,
-            shutdown_grace: config.shutdown_grace,
-        })
+        Ok(Server { listener, runtime: Arc::new(runtime), store, shutdown_grace: config.shutdown_grace })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound TCP listener has an address")
+        self.listener.local_addr().expect("a bound TCP listener has an address")
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, waits (up to
     /// the grace period) for in-flight requests and flushes the store.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let Server {
-            listener,
-            runtime,
-            store,
-            shutdown_grace,
-        } = self;
+        let Server { listener, runtime, store, shutdown_grace } = self;
         tracing::info!(addr = %listener.local_addr()?, "kiln listening");
 
         let mut http = auto::Builder::new(TokioExecutor::new());
@@ -134,9 +117,7 @@ impl Server {
                 let runtime = Arc::clone(&runtime);
                 async move { Ok::<_, Infallible>(handle(&runtime, req).await) }
             });
-            let connection = http
-                .serve_connection(TokioIo::new(stream), service)
-                .into_owned();
+            let connection = http.serve_connection(TokioIo::new(stream), service).into_owned();
             let connection = connections.watch(connection);
             tokio::spawn(async move {
                 if let Err(err) = connection.await {

@@ -48,15 +48,8 @@ fn storage(err: impl Into<redb::Error>) -> StoreError {
 enum Write {
     SetMany(Vec<(String, Vec<u8>)>),
     DeleteMany(Vec<String>),
-    Increment {
-        key: String,
-        delta: i64,
-    },
-    CompareAndSwap {
-        key: String,
-        expected: Option<Vec<u8>>,
-        value: Vec<u8>,
-    },
+    Increment { key: String, delta: i64 },
+    CompareAndSwap { key: String, expected: Option<Vec<u8>>, value: Vec<u8> },
 }
 
 /// What a write produced, once committed.
@@ -93,11 +86,7 @@ impl Store {
             .name("kiln-store-writer".into())
             .spawn(move || write_loop(&writer_db, &rx))
             .map_err(|e| storage(redb::Error::Io(e)))?;
-        Ok(Store {
-            db,
-            queue: RwLock::new(Some(tx)),
-            writer: Mutex::new(Some(writer)),
-        })
+        Ok(Store { db, queue: RwLock::new(Some(tx)), writer: Mutex::new(Some(writer)) })
     }
 
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
@@ -135,10 +124,7 @@ impl Store {
         let table = txn.open_table(TABLE).map_err(storage)?;
         let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
         let mut keys = Vec::new();
-        for entry in table
-            .range::<&str>((lower, Bound::Unbounded))
-            .map_err(storage)?
-        {
+        for entry in table.range::<&str>((lower, Bound::Unbounded)).map_err(storage)? {
             let (key, _) = entry.map_err(storage)?;
             keys.push(key.value().to_owned());
         }
@@ -182,17 +168,8 @@ impl Store {
 
     /// Sets `key` to `value` only if its current value is `expected` (`None`
     /// = absent). Returns whether the swap happened.
-    pub async fn compare_and_swap(
-        &self,
-        key: String,
-        expected: Option<Vec<u8>>,
-        value: Vec<u8>,
-    ) -> Result<bool> {
-        let write = Write::CompareAndSwap {
-            key,
-            expected,
-            value,
-        };
+    pub async fn compare_and_swap(&self, key: String, expected: Option<Vec<u8>>, value: Vec<u8>) -> Result<bool> {
+        let write = Write::CompareAndSwap { key, expected, value };
         match self.submit(write).await? {
             Outcome::Swapped(swapped) => Ok(swapped),
             Outcome::Done | Outcome::Counter(_) => unreachable!("compare-and-swap yields a flag"),
@@ -217,9 +194,7 @@ impl Store {
         {
             let queue = self.queue.read().unwrap_or_else(|e| e.into_inner());
             let queue = queue.as_ref().ok_or(StoreError::Closed)?;
-            queue
-                .send(Queued { write, reply })
-                .map_err(|_| StoreError::Closed)?;
+            queue.send(Queued { write, reply }).map_err(|_| StoreError::Closed)?;
         }
         outcome.await.map_err(|_| StoreError::Closed)?
     }
@@ -256,8 +231,7 @@ fn write_loop(db: &Database, queue: &mpsc::Receiver<Queued>) {
 /// Per-write refusals (not a counter, failed swap) leave the others intact; a
 /// storage failure aborts the transaction and fails every write in it.
 fn commit_group(db: &Database, group: Vec<Queued>) {
-    let (writes, replies): (Vec<Write>, Vec<_>) =
-        group.into_iter().map(|q| (q.write, q.reply)).unzip();
+    let (writes, replies): (Vec<Write>, Vec<_>) = group.into_iter().map(|q| (q.write, q.reply)).unzip();
     match apply_all(db, writes) {
         Ok(outcomes) => {
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
@@ -281,11 +255,7 @@ fn apply_all(db: &Database, writes: Vec<Write>) -> Result<Vec<Result<Outcome>>> 
     // matters once data is written under it, which is always a durable
     // set-many. A crash in between loses a reservation, never data.
     let only_increments = writes.iter().all(|w| matches!(w, Write::Increment { .. }));
-    let durability = if only_increments {
-        Durability::None
-    } else {
-        Durability::Immediate
-    };
+    let durability = if only_increments { Durability::None } else { Durability::Immediate };
     txn.set_durability(durability).map_err(storage)?;
     let outcomes = {
         let mut table = txn.open_table(TABLE).map_err(storage)?;
@@ -305,9 +275,7 @@ fn apply(table: &mut redb::Table<'_, &str, &[u8]>, write: Write) -> Result<Resul
     match write {
         Write::SetMany(pairs) => {
             for (key, value) in &pairs {
-                table
-                    .insert(key.as_str(), value.as_slice())
-                    .map_err(storage)?;
+                table.insert(key.as_str(), value.as_slice()).map_err(storage)?;
             }
             Ok(Ok(Outcome::Done))
         }
@@ -325,23 +293,15 @@ fn apply(table: &mut redb::Table<'_, &str, &[u8]>, write: Write) -> Result<Resul
             let Ok(next) = next else {
                 return Ok(next.map(Outcome::Counter));
             };
-            table
-                .insert(key.as_str(), next.to_le_bytes().as_slice())
-                .map_err(storage)?;
+            table.insert(key.as_str(), next.to_le_bytes().as_slice()).map_err(storage)?;
             Ok(Ok(Outcome::Counter(next)))
         }
-        Write::CompareAndSwap {
-            key,
-            expected,
-            value,
-        } => {
+        Write::CompareAndSwap { key, expected, value } => {
             let current = table.get(key.as_str()).map_err(storage)?;
             let matches = current.as_ref().map(|v| v.value()) == expected.as_deref();
             drop(current);
             if matches {
-                table
-                    .insert(key.as_str(), value.as_slice())
-                    .map_err(storage)?;
+                table.insert(key.as_str(), value.as_slice()).map_err(storage)?;
             }
             Ok(Ok(Outcome::Swapped(matches)))
         }
@@ -351,10 +311,7 @@ fn apply(table: &mut redb::Table<'_, &str, &[u8]>, write: Write) -> Result<Resul
 fn decode_counter(key: &str, value: Option<&[u8]>) -> Result<u64> {
     match value {
         None => Ok(0),
-        Some(bytes) => bytes
-            .try_into()
-            .map(u64::from_le_bytes)
-            .map_err(|_| StoreError::NotACounter(key.to_owned())),
+        Some(bytes) => bytes.try_into().map(u64::from_le_bytes).map_err(|_| StoreError::NotACounter(key.to_owned())),
     }
 }
 
@@ -372,17 +329,11 @@ mod tests {
     use std::collections::HashSet;
 
     fn block_on<F: Future>(future: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(future)
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(future)
     }
 
     fn pairs(items: &[(&str, &[u8])]) -> Vec<(String, Vec<u8>)> {
-        items
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_vec()))
-            .collect()
+        items.iter().map(|(k, v)| (k.to_string(), v.to_vec())).collect()
     }
 
     #[test]
@@ -395,10 +346,7 @@ mod tests {
         assert_eq!(store.get("zz").unwrap(), None);
         assert!(store.exists("c").unwrap());
         let keys = ["c", "missing", "a"].map(String::from).to_vec();
-        assert_eq!(
-            store.get_many(keys).unwrap(),
-            pairs(&[("c", b""), ("a", b"1")])
-        );
+        assert_eq!(store.get_many(keys).unwrap(), pairs(&[("c", b""), ("a", b"1")]));
 
         block_on(store.delete_many(vec!["a".into(), "missing".into()])).unwrap();
         block_on(store.delete("c".into())).unwrap();
@@ -441,10 +389,7 @@ mod tests {
         }
         assert_eq!(all, (1..=4000).collect::<HashSet<u64>>());
         assert_eq!(store.counter("ctr").unwrap(), 4000);
-        assert_eq!(
-            store.get("ctr").unwrap().unwrap(),
-            4000u64.to_le_bytes().to_vec()
-        );
+        assert_eq!(store.get("ctr").unwrap().unwrap(), 4000u64.to_le_bytes().to_vec());
     }
 
     #[test]
@@ -455,15 +400,9 @@ mod tests {
         assert!(!store.exists("n").unwrap(), "a zero delta must not write");
         assert_eq!(block_on(store.increment("n".into(), 5)).unwrap(), 5);
         assert_eq!(block_on(store.increment("n".into(), -2)).unwrap(), 3);
-        assert!(matches!(
-            block_on(store.increment("n".into(), -4)),
-            Err(StoreError::CounterRange(_))
-        ));
+        assert!(matches!(block_on(store.increment("n".into(), -4)), Err(StoreError::CounterRange(_))));
         block_on(store.set("s".into(), b"text".to_vec())).unwrap();
-        assert!(matches!(
-            block_on(store.increment("s".into(), 1)),
-            Err(StoreError::NotACounter(_))
-        ));
+        assert!(matches!(block_on(store.increment("s".into(), 1)), Err(StoreError::NotACounter(_))));
     }
 
     #[test]
@@ -486,10 +425,7 @@ mod tests {
             block_on(store.set("k".into(), b"v".to_vec())).unwrap();
             block_on(store.increment("n".into(), 7)).unwrap();
             store.close();
-            assert!(matches!(
-                block_on(store.set("x".into(), Vec::new())),
-                Err(StoreError::Closed)
-            ));
+            assert!(matches!(block_on(store.set("x".into(), Vec::new())), Err(StoreError::Closed)));
         }
         let store = Store::open(&path).unwrap();
         assert_eq!(store.get("k").unwrap().unwrap(), b"v");

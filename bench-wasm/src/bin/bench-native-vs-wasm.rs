@@ -116,9 +116,7 @@ mod runner {
 
     fn env_count(name: &str, default: usize) -> anyhow::Result<usize> {
         match std::env::var(name) {
-            Ok(v) => v
-                .parse()
-                .with_context(|| format!("{name}={v} is not a count")),
+            Ok(v) => v.parse().with_context(|| format!("{name}={v} is not a count")),
             Err(_) => Ok(default),
         }
     }
@@ -141,10 +139,8 @@ mod runner {
         if let Some(path) = std::env::var_os("KILN_BENCH_WASM") {
             return Ok(PathBuf::from(path));
         }
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .context("bench-wasm lives in the workspace")?
-            .to_path_buf();
+        let root =
+            Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("bench-wasm lives in the workspace")?.to_path_buf();
         // <target>/release/bench-native-vs-wasm -> <target>/bench-wasm-build
         let exe = std::env::current_exe()?;
         let target_dir = exe
@@ -155,16 +151,7 @@ mod runner {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(&cargo);
         cmd.current_dir(&root)
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "kiln-bench-wasm",
-                "--bin",
-                GUEST_BIN,
-                "--target",
-                WASM_TARGET,
-            ])
+            .args(["build", "--release", "-p", "kiln-bench-wasm", "--bin", GUEST_BIN, "--target", WASM_TARGET])
             .arg("--manifest-path")
             .arg(root.join("Cargo.toml"))
             .arg("--target-dir")
@@ -172,22 +159,10 @@ mod runner {
         for key in LEAKY_VARS {
             cmd.env_remove(key);
         }
-        eprintln!(
-            "building the guest: {} {:?}",
-            Path::new(&cargo).display(),
-            cmd.get_args().collect::<Vec<&OsStr>>()
-        );
-        let status = cmd
-            .status()
-            .with_context(|| format!("running {}", Path::new(&cargo).display()))?;
-        ensure!(
-            status.success(),
-            "building {GUEST_BIN} for {WASM_TARGET} failed"
-        );
-        let wasm = target_dir
-            .join(WASM_TARGET)
-            .join("release")
-            .join(format!("{GUEST_BIN}.wasm"));
+        eprintln!("building the guest: {} {:?}", Path::new(&cargo).display(), cmd.get_args().collect::<Vec<&OsStr>>());
+        let status = cmd.status().with_context(|| format!("running {}", Path::new(&cargo).display()))?;
+        ensure!(status.success(), "building {GUEST_BIN} for {WASM_TARGET} failed");
+        let wasm = target_dir.join(WASM_TARGET).join("release").join(format!("{GUEST_BIN}.wasm"));
         ensure!(wasm.is_file(), "{} was not produced", wasm.display());
         Ok(wasm)
     }
@@ -199,54 +174,30 @@ mod runner {
 
     impl WasiView for GuestState {
         fn ctx(&mut self) -> WasiCtxView<'_> {
-            WasiCtxView {
-                ctx: &mut self.wasi,
-                table: &mut self.table,
-            }
+            WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
         }
     }
 
     /// Runs the guest command; returns its file count and measurement.
-    fn run_guest(
-        wasm: &Path,
-        data: &Path,
-        warmup: usize,
-        iterations: usize,
-    ) -> anyhow::Result<(usize, Measurement)> {
+    fn run_guest(wasm: &Path, data: &Path, warmup: usize, iterations: usize) -> anyhow::Result<(usize, Measurement)> {
         let mut config = Config::new();
-        config
-            .cranelift_opt_level(OptLevel::Speed)
-            .epoch_interruption(true);
+        config.cranelift_opt_level(OptLevel::Speed).epoch_interruption(true);
         let engine = Engine::new(&config)?;
         let t = Instant::now();
         let component = Component::from_file(&engine, wasm)
             .map_err(|e| anyhow::Error::from(e).context(format!("compiling {}", wasm.display())))?;
-        eprintln!(
-            "compiled the guest in {:.2} s (not timed)",
-            t.elapsed().as_secs_f64()
-        );
+        eprintln!("compiled the guest in {:.2} s (not timed)", t.elapsed().as_secs_f64());
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         let stdout = MemoryOutputPipe::new(1 << 20);
         let wasi = WasiCtx::builder()
-            .args(&[
-                GUEST_BIN.to_string(),
-                GUEST_DIR.to_string(),
-                warmup.to_string(),
-                iterations.to_string(),
-            ])
+            .args(&[GUEST_BIN.to_string(), GUEST_DIR.to_string(), warmup.to_string(), iterations.to_string()])
             .stdout(stdout.clone())
             .inherit_stderr()
             .preopened_dir(data, GUEST_DIR, FsPerms::ReadOnly)?
             .build();
-        let mut store = Store::new(
-            &engine,
-            GuestState {
-                wasi,
-                table: ResourceTable::new(),
-            },
-        );
+        let mut store = Store::new(&engine, GuestState { wasi, table: ResourceTable::new() });
         // Epoch checks are compiled in as in the host; nothing advances the
         // epoch here, so the deadline is never reached.
         store.set_epoch_deadline(1 << 40);
@@ -266,8 +217,7 @@ mod runner {
             }
         }
         let files = files.ok_or_else(|| anyhow!("no file count in the guest output:\n{out}"))?;
-        let measurement =
-            measurement.ok_or_else(|| anyhow!("no result in the guest output:\n{out}"))?;
+        let measurement = measurement.ok_or_else(|| anyhow!("no result in the guest output:\n{out}"))?;
         Ok((files, measurement))
     }
 }

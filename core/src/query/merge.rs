@@ -40,7 +40,6 @@ pub fn select_merge_stacktraces<S: KvStore + ?Sized>(
     })
 }
 
-
 /// Validates `max_nodes` as Pyroscope does; unset or 0 means the default.
 fn max_nodes(requested: Option<i64>, limits: &super::QueryLimits) -> Result<usize> {
     let n = match requested.unwrap_or(0) {

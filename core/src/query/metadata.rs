@@ -17,9 +17,13 @@ use crate::profile_type::ProfileType;
 
 const HOUR_MS: i64 = 3_600_000;
 
-pub fn profile_types<S: KvStore + ?Sized>(cx: &Context<'_, S>, req: &ProfileTypesRequest) -> Result<ProfileTypesResponse> {
+pub fn profile_types<S: KvStore + ?Sized>(
+    cx: &Context<'_, S>,
+    req: &ProfileTypesRequest,
+) -> Result<ProfileTypesResponse> {
     // Both bounds unset means "the last hour".
-    let (start, end) = if req.start == 0 && req.end == 0 { (cx.now_ms - HOUR_MS, cx.now_ms) } else { (req.start, req.end) };
+    let (start, end) =
+        if req.start == 0 && req.end == 0 { (cx.now_ms - HOUR_MS, cx.now_ms) } else { (req.start, req.end) };
     let Some((start, end)) = cx.range(start, end)? else { return Ok(ProfileTypesResponse::default()) };
     let mut ids = BTreeSet::new();
     for s in cx.storage.series(start, end)? {
