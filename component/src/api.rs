@@ -5,7 +5,7 @@ use kiln_core::ingest::{self, IngestLimits, RawProfile};
 use kiln_core::query::{self, Context, QueryLimits};
 use kiln_core::store::Storage;
 use kiln_proto::push::v1::{PushRequest, PushResponse};
-use kiln_proto::querier::v1::{ProfileTypesRequest, SelectMergeStacktracesRequest, SeriesRequest};
+use kiln_proto::querier::v1::{ProfileTypesRequest, SelectMergeStacktracesRequest, SelectSeriesRequest, SeriesRequest};
 use kiln_proto::types::v1::{LabelNamesRequest, LabelValuesRequest};
 
 use crate::connect::{Call, Code, ConnectError};
@@ -16,21 +16,16 @@ use crate::kv::WasiKv;
 const TENANT: &str = "anonymous";
 
 /// Querier methods Pyroscope serves that kiln does not serve yet.
-const NOT_YET: [&str; 7] = [
-    "SelectMergeSpanProfile",
-    "SelectMergeProfile",
-    "SelectSeries",
-    "SelectHeatmap",
-    "Diff",
-    "GetProfileStats",
-    "AnalyzeQuery",
-];
+const NOT_YET: [&str; 6] =
+    ["SelectMergeSpanProfile", "SelectMergeProfile", "SelectHeatmap", "Diff", "GetProfileStats", "AnalyzeQuery"];
 
 pub fn is_connect_method(path: &str) -> bool {
     path == "/push.v1.PusherService/Push"
         || path.strip_prefix("/querier.v1.QuerierService/").is_some_and(|m| {
-            matches!(m, "ProfileTypes" | "LabelNames" | "LabelValues" | "Series" | "SelectMergeStacktraces")
-                || NOT_YET.contains(&m)
+            matches!(
+                m,
+                "ProfileTypes" | "LabelNames" | "LabelValues" | "Series" | "SelectMergeStacktraces" | "SelectSeries"
+            ) || NOT_YET.contains(&m)
         })
 }
 
@@ -66,6 +61,7 @@ fn dispatch(head: &RequestHead, call: &Call, body: &[u8]) -> Result<Reply, Conne
         "SelectMergeStacktraces" => {
             call.reply(&query::select_merge_stacktraces(&cx, &call.decode::<SelectMergeStacktracesRequest>(body)?)?)
         }
+        "SelectSeries" => call.reply(&query::select_series(&cx, &call.decode::<SelectSeriesRequest>(body)?)?),
         other => {
             return Err(ConnectError::new(
                 Code::Unimplemented,

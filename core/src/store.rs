@@ -206,27 +206,10 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
         series: &[SeriesRef],
         mut f: impl FnMut(&SeriesRef, &Segment, Vec<StoredProfile>) -> Result<()>,
     ) -> Result<()> {
-        let mut keys: Vec<(usize, String)> = Vec::new();
-        for (i, s) in series.iter().enumerate() {
-            let n = self.kv.increment(&self.key(format_args!("{}/{:016x}/n", s.hour, s.id)), 0)?;
-            keys.extend((0..n).map(|j| (i, self.key(format_args!("{}/{:016x}/{j}", s.hour, s.id)))));
-        }
         // Symbols are fetched once per batch of segments that share them;
         // dropping the cache with the batch keeps memory bounded.
-        for batch in keys.chunks(READ_BATCH) {
-            let values = self.get_values(batch.iter().map(|(_, k)| k.clone()).collect())?;
-            let mut segments = Vec::new();
-            let mut wanted: Vec<(i64, u128)> = Vec::new();
-            for ((i, key), value) in batch.iter().zip(values) {
-                let Some(value) = value else { continue };
-                if value.len() < 16 {
-                    return Err(Error::Corrupt(format!("segment {key}: too short")));
-                }
-                let hash = u128::from_le_bytes(value[..16].try_into().expect("16 bytes"));
-                let profiles = Segment::decode_bytes(&value[16..])?.profiles;
-                wanted.push((series[*i].hour, hash));
-                segments.push((*i, hash, profiles));
-            }
+        self.read_segments(series, |segments| {
+            let mut wanted: Vec<(i64, u128)> = segments.iter().map(|(i, hash, _)| (series[*i].hour, *hash)).collect();
             wanted.sort_unstable();
             wanted.dedup();
             let names = wanted.iter().map(|(h, hash)| self.key(format_args!("{h}/y/{hash:032x}"))).collect();
@@ -238,6 +221,46 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
             for (i, hash, profiles) in segments {
                 f(&series[i], &symbols[&(series[i].hour, hash)], profiles)?;
             }
+            Ok(())
+        })
+    }
+
+    /// Like [`Self::for_each_segment`] for callers that need no symbols
+    /// (totals over time), which are then not read at all.
+    pub fn for_each_profiles(
+        &self,
+        series: &[SeriesRef],
+        mut f: impl FnMut(&SeriesRef, Vec<StoredProfile>) -> Result<()>,
+    ) -> Result<()> {
+        self.read_segments(series, |segments| {
+            segments.into_iter().try_for_each(|(i, _, profiles)| f(&series[i], profiles))
+        })
+    }
+
+    /// Reads the segment logs of `series` in batches of [`READ_BATCH`] keys;
+    /// `f` gets each batch as (series index, symbols hash, profiles).
+    fn read_segments(
+        &self,
+        series: &[SeriesRef],
+        mut f: impl FnMut(Vec<(usize, u128, Vec<StoredProfile>)>) -> Result<()>,
+    ) -> Result<()> {
+        let mut keys: Vec<(usize, String)> = Vec::new();
+        for (i, s) in series.iter().enumerate() {
+            let n = self.kv.increment(&self.key(format_args!("{}/{:016x}/n", s.hour, s.id)), 0)?;
+            keys.extend((0..n).map(|j| (i, self.key(format_args!("{}/{:016x}/{j}", s.hour, s.id)))));
+        }
+        for batch in keys.chunks(READ_BATCH) {
+            let values = self.get_values(batch.iter().map(|(_, k)| k.clone()).collect())?;
+            let mut segments = Vec::new();
+            for ((i, key), value) in batch.iter().zip(values) {
+                let Some(value) = value else { continue };
+                if value.len() < 16 {
+                    return Err(Error::Corrupt(format!("segment {key}: too short")));
+                }
+                let hash = u128::from_le_bytes(value[..16].try_into().expect("16 bytes"));
+                segments.push((*i, hash, Segment::decode_bytes(&value[16..])?.profiles));
+            }
+            f(segments)?;
         }
         Ok(())
     }

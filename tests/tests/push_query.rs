@@ -140,3 +140,36 @@ fn flame_graph_shape_and_truncation_keep_the_total() {
     // Level 0 is the root: [0, total, 0, 0].
     assert_eq!(fg["levels"][0]["values"][1], fg["total"]);
 }
+
+#[test]
+fn select_series_sums_profiles_per_bucket_and_group() {
+    let server = Server::start_temp();
+    let now = now_ns();
+    let pprof = with_time(&testdata(GO_CPU), now - 2_000_000_000);
+    let cpu_sum = sample_type_sums(&decode_pprof(&pprof))[1].2;
+    for service in ["one", "two"] {
+        server.push_pprof(&[("__name__", "process_cpu"), ("service_name", service)], &pprof);
+    }
+    server.push_pprof(&[("__name__", "process_cpu"), ("service_name", "two")], &pprof);
+    let (start, end) = hour_range();
+    let (status, body) = server.connect_json(
+        "/querier.v1.QuerierService/SelectSeries",
+        json!({"profileTypeID": "process_cpu:cpu:nanoseconds:cpu:nanoseconds", "labelSelector": "{}",
+               "start": start, "end": end, "step": 15.0, "groupBy": ["service_name"]}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let series = body["series"].as_array().unwrap();
+    assert_eq!(series.len(), 2, "{body}");
+    // Largest total first: "two" got two profiles in the same bucket.
+    assert_eq!(series[0]["labels"], json!([{"name": "service_name", "value": "two"}]));
+    assert_eq!(series[0]["points"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(series[0]["points"][0]["value"].as_f64().unwrap(), 2.0 * cpu_sum as f64);
+    assert_eq!(series[1]["points"][0]["value"].as_f64().unwrap(), cpu_sum as f64);
+
+    let (status, body) = server.connect_json(
+        "/querier.v1.QuerierService/SelectSeries",
+        json!({"profileTypeID": "process_cpu:cpu:nanoseconds:cpu:nanoseconds", "labelSelector": "{}",
+               "start": start, "end": end}),
+    );
+    assert_eq!((status, body["message"].as_str()), (400, Some("step must be >= 1ms")));
+}

@@ -7,12 +7,10 @@ use kiln_proto::querier::v1::{
     AsyncQueryType, ProfileFormat, SelectMergeStacktracesRequest, SelectMergeStacktracesResponse,
 };
 
-use super::{Context, parse_selector};
+use super::{Context, profile_selector};
 use crate::error::{Error, Result};
 use crate::flamegraph::{flamegraph, tree_bytes};
 use crate::kv::KvStore;
-use crate::profile_type::ProfileType;
-use crate::selector::{MatchOp, Matcher};
 use crate::tree::StackTree;
 
 pub fn select_merge_stacktraces<S: KvStore + ?Sized>(
@@ -69,11 +67,7 @@ fn merge<S: KvStore + ?Sized>(
     label_selector: &str,
     range: Option<(i64, i64)>,
 ) -> Result<StackTree> {
-    let profile_type = ProfileType::parse(profile_type_id)?;
-    let mut selector = parse_selector(label_selector)?;
-    selector.push(
-        Matcher::new("__profile_type__", MatchOp::Eq, profile_type.id()).map_err(|e| Error::invalid(format!("{e}")))?,
-    );
+    let selector = profile_selector(profile_type_id, label_selector)?;
     let mut tree = StackTree::new();
     let Some((start, end)) = range else { return Ok(tree) };
     let series = cx.select(&selector, start, end)?;

@@ -3,9 +3,11 @@
 
 mod merge;
 mod metadata;
+mod select_series;
 
 pub use merge::select_merge_stacktraces;
 pub use metadata::{label_names, label_values, profile_types, series};
+pub use select_series::select_series;
 
 use alloc::format;
 use alloc::string::String;
@@ -13,7 +15,8 @@ use alloc::vec::Vec;
 
 use crate::error::{Error, Result};
 use crate::kv::KvStore;
-use crate::selector::{self, Selector};
+use crate::profile_type::ProfileType;
+use crate::selector::{self, MatchOp, Matcher, Selector};
 use crate::store::{SeriesRef, Storage};
 use crate::time::go_duration_ms;
 
@@ -101,6 +104,16 @@ fn parse_matchers(matchers: &[String]) -> Result<Selector> {
 
 fn parse_selector(s: &str) -> Result<Selector> {
     selector::parse(s).map_err(|e| Error::invalid(format!("{e}")))
+}
+
+/// `label_selector` plus a `__profile_type__` matcher for `profile_type_id`.
+fn profile_selector(profile_type_id: &str, label_selector: &str) -> Result<Selector> {
+    let profile_type = ProfileType::parse(profile_type_id)?;
+    let mut selector = parse_selector(label_selector)?;
+    let matcher =
+        Matcher::new("__profile_type__", MatchOp::Eq, profile_type.id()).map_err(|e| Error::invalid(format!("{e}")))?;
+    selector.push(matcher);
+    Ok(selector)
 }
 
 /// Prometheus `model.Duration` style, as Pyroscope prints limits: `1d`, `1w`.
