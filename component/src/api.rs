@@ -5,7 +5,9 @@ use kiln_core::ingest::{self, IngestLimits, RawProfile};
 use kiln_core::query::{self, Context, QueryLimits};
 use kiln_core::store::Storage;
 use kiln_proto::push::v1::{PushRequest, PushResponse};
-use kiln_proto::querier::v1::{ProfileTypesRequest, SelectMergeStacktracesRequest, SelectSeriesRequest, SeriesRequest};
+use kiln_proto::querier::v1::{
+    ProfileTypesRequest, SelectMergeProfileRequest, SelectMergeStacktracesRequest, SelectSeriesRequest, SeriesRequest,
+};
 use kiln_proto::types::v1::{LabelNamesRequest, LabelValuesRequest};
 
 use crate::connect::{Call, Code, ConnectError};
@@ -24,7 +26,13 @@ pub fn is_connect_method(path: &str) -> bool {
         || path.strip_prefix("/querier.v1.QuerierService/").is_some_and(|m| {
             matches!(
                 m,
-                "ProfileTypes" | "LabelNames" | "LabelValues" | "Series" | "SelectMergeStacktraces" | "SelectSeries"
+                "ProfileTypes"
+                    | "LabelNames"
+                    | "LabelValues"
+                    | "Series"
+                    | "SelectMergeStacktraces"
+                    | "SelectMergeProfile"
+                    | "SelectSeries"
             ) || NOT_YET.contains(&m)
         })
 }
@@ -60,6 +68,9 @@ fn dispatch(head: &RequestHead, call: &Call, body: &[u8]) -> Result<Reply, Conne
         "Series" => call.reply(&query::series(&cx, &call.decode::<SeriesRequest>(body)?)?),
         "SelectMergeStacktraces" => {
             call.reply(&query::select_merge_stacktraces(&cx, &call.decode::<SelectMergeStacktracesRequest>(body)?)?)
+        }
+        "SelectMergeProfile" => {
+            call.reply(&query::select_merge_profile(&cx, &call.decode::<SelectMergeProfileRequest>(body)?)?)
         }
         "SelectSeries" => call.reply(&query::select_series(&cx, &call.decode::<SelectSeriesRequest>(body)?)?),
         other => {

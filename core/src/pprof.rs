@@ -3,6 +3,7 @@
 
 use alloc::format;
 use alloc::string::String;
+use alloc::vec::Vec;
 
 use prost::Message;
 
@@ -153,6 +154,30 @@ pub fn truncate_symbols(p: &mut Profile, max: usize) {
         }
         s.drain(..cut);
     }
+}
+
+/// The profile's stacks as `root;...;leaf` function names with the summed
+/// values of sample type `column` (zeros dropped), sorted: the "collapsed"
+/// form Pyroscope's tests compare profiles by. Locations without lines
+/// contribute no frame, as in flame graphs.
+pub fn collapsed(p: &Profile, column: usize) -> Vec<(String, i64)> {
+    use alloc::collections::BTreeMap;
+    let functions: crate::FastMap<u64, &Function> = p.function.iter().map(|f| (f.id, f)).collect();
+    let locations: crate::FastMap<u64, &Location> = p.location.iter().map(|l| (l.id, l)).collect();
+    let name = |id: u64| p.string_table.get(functions.get(&id)?.name as usize).map(String::as_str);
+    let mut stacks: BTreeMap<String, i64> = BTreeMap::new();
+    for sample in &p.sample {
+        let value = sample.value.get(column).copied().unwrap_or(0);
+        let mut frames: Vec<&str> = Vec::new();
+        for id in sample.location_id.iter().rev() {
+            let Some(loc) = locations.get(id) else { continue };
+            frames.extend(loc.line.iter().rev().filter_map(|l| name(l.function_id)));
+        }
+        if value != 0 && !frames.is_empty() {
+            *stacks.entry(frames.join(";")).or_default() += value;
+        }
+    }
+    stacks.into_iter().filter(|(_, v)| *v != 0).collect()
 }
 
 #[cfg(test)]

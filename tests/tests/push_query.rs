@@ -173,3 +173,43 @@ fn select_series_sums_profiles_per_bucket_and_group() {
     );
     assert_eq!((status, body["message"].as_str()), (400, Some("step must be >= 1ms")));
 }
+
+#[test]
+fn select_merge_profile_returns_the_pushed_stacks() {
+    use kiln_proto::google::v1::Profile;
+    use kiln_proto::querier::v1::SelectMergeProfileRequest;
+
+    let server = Server::start_temp();
+    let (start, end) = hour_range();
+    for (file, name) in [(GO_CPU, "process_cpu"), ("pprof/pyroscope/heap.pb.gz", "memory")] {
+        let pprof = with_time(&testdata(file), now_ns() - 1_000_000_000);
+        let input = decode_pprof(&pprof);
+        server.push_pprof(&[("__name__", name), ("service_name", "merge-profile")], &pprof);
+        let s = |i: i64| input.string_table[i as usize].clone();
+        let period = input.period_type.as_ref().map(|p| (s(p.r#type), s(p.unit))).unwrap_or_default();
+        for (column, st) in input.sample_type.iter().enumerate() {
+            let id = format!("{name}:{}:{}:{}:{}", s(st.r#type), s(st.unit), period.0, period.1);
+            let req = SelectMergeProfileRequest {
+                profile_type_id: id.clone(),
+                label_selector: "{service_name=\"merge-profile\"}".into(),
+                start,
+                end,
+                ..Default::default()
+            };
+            let (status, _, body) = server.post(
+                "/querier.v1.QuerierService/SelectMergeProfile",
+                "application/proto",
+                req.encode_to_vec(),
+                &[],
+            );
+            assert_eq!(status, 200, "{id}: {}", String::from_utf8_lossy(&body));
+            let merged = Profile::decode(&body[..]).unwrap();
+            assert_eq!(merged.sample_type.len(), 1, "{id}");
+            assert_eq!(
+                kiln_core::pprof::collapsed(&merged, 0),
+                kiln_core::pprof::collapsed(&input, column),
+                "{id}: collapsed stacks differ"
+            );
+        }
+    }
+}
