@@ -17,24 +17,24 @@ use crate::kv::WasiKv;
 /// Single-tenant mode: every request runs as Pyroscope's default tenant.
 const TENANT: &str = "anonymous";
 
-/// Querier methods Pyroscope serves that kiln does not serve yet.
-const NOT_YET: [&str; 6] =
-    ["SelectMergeSpanProfile", "SelectMergeProfile", "SelectHeatmap", "Diff", "GetProfileStats", "AnalyzeQuery"];
+/// Querier methods kiln serves.
+const SERVED: [&str; 7] = [
+    "ProfileTypes",
+    "LabelNames",
+    "LabelValues",
+    "Series",
+    "SelectMergeStacktraces",
+    "SelectMergeProfile",
+    "SelectSeries",
+];
+
+/// Querier methods Pyroscope serves that kiln does not serve yet: they answer
+/// `unimplemented` rather than 404, so clients see an honest Connect error.
+const NOT_YET: [&str; 5] = ["SelectMergeSpanProfile", "SelectHeatmap", "Diff", "GetProfileStats", "AnalyzeQuery"];
 
 pub fn is_connect_method(path: &str) -> bool {
     path == "/push.v1.PusherService/Push"
-        || path.strip_prefix("/querier.v1.QuerierService/").is_some_and(|m| {
-            matches!(
-                m,
-                "ProfileTypes"
-                    | "LabelNames"
-                    | "LabelValues"
-                    | "Series"
-                    | "SelectMergeStacktraces"
-                    | "SelectMergeProfile"
-                    | "SelectSeries"
-            ) || NOT_YET.contains(&m)
-        })
+        || path.strip_prefix("/querier.v1.QuerierService/").is_some_and(|m| SERVED.contains(&m) || NOT_YET.contains(&m))
 }
 
 pub fn call(head: &RequestHead, call: &Call, body: &[u8]) -> Reply {

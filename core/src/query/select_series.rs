@@ -22,8 +22,7 @@ pub fn select_series<S: KvStore + ?Sized>(
         return Err(Error::Unimplemented("exemplars of type span are not supported".into()));
     }
     let selector = profile_selector(&req.profile_type_id, &req.label_selector)?;
-    // Written so that NaN fails too.
-    if !(req.step >= 0.001) {
+    if req.step.is_nan() || req.step < 0.001 {
         return Err(Error::invalid("step must be >= 1ms"));
     }
     let Some((start, end)) = cx.range(req.start, req.end)? else { return Ok(SelectSeriesResponse::default()) };
