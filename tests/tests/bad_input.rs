@@ -116,6 +116,14 @@ fn bad_inputs_get_pyroscope_errors() {
     );
     assert_eq!(s, 400, "{b}");
 
+    // Selectors kiln cannot apply yet are refused, not ignored.
+    let (s, b) = server.connect_json(
+        "/querier.v1.QuerierService/SelectMergeStacktraces",
+        json!({"profileTypeID": "a:b:c:d:e", "labelSelector": "{}", "start": now - 1000, "end": now,
+               "spanSelector": ["9a517183f26a089d"]}),
+    );
+    assert_eq!((s, b["code"].as_str()), (501, Some("unimplemented")), "{b}");
+
     // Still serving, and nothing bad was stored.
     let (s, _, _) = server.get("/ready");
     assert_eq!(s, 200);

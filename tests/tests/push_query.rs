@@ -177,7 +177,9 @@ fn select_series_sums_profiles_per_bucket_and_group() {
 #[test]
 fn select_merge_profile_returns_the_pushed_stacks() {
     use kiln_proto::google::v1::Profile;
-    use kiln_proto::querier::v1::SelectMergeProfileRequest;
+    use kiln_proto::querier::v1::{
+        ProfileFormat, SelectMergeProfileRequest, SelectMergeStacktracesRequest, SelectMergeStacktracesResponse,
+    };
 
     let server = Server::start_temp();
     let (start, end) = hour_range();
@@ -210,6 +212,25 @@ fn select_merge_profile_returns_the_pushed_stacks() {
                 kiln_core::pprof::collapsed(&input, column),
                 "{id}: collapsed stacks differ"
             );
+
+            // The same through SelectMergeStacktraces' pprof format.
+            let req = SelectMergeStacktracesRequest {
+                profile_type_id: id.clone(),
+                label_selector: "{service_name=\"merge-profile\"}".into(),
+                start,
+                end,
+                format: ProfileFormat::Pprof as i32,
+                ..Default::default()
+            };
+            let (status, _, body) = server.post(
+                "/querier.v1.QuerierService/SelectMergeStacktraces",
+                "application/proto",
+                req.encode_to_vec(),
+                &[],
+            );
+            assert_eq!(status, 200, "{id}");
+            let reply = SelectMergeStacktracesResponse::decode(&body[..]).unwrap();
+            assert_eq!(reply.pprof.and_then(|p| p.profile), Some(merged), "{id}");
         }
     }
 }

@@ -4,10 +4,11 @@
 use alloc::format;
 
 use kiln_proto::querier::v1::{
-    AsyncQueryType, ProfileFormat, SelectMergeStacktracesRequest, SelectMergeStacktracesResponse,
+    AsyncQueryType, PprofProfile, ProfileFormat, SelectMergeProfileRequest, SelectMergeStacktracesRequest,
+    SelectMergeStacktracesResponse,
 };
 
-use super::{Context, profile_selector};
+use super::{Context, profile_selector, select_merge_profile};
 use crate::error::{Error, Result};
 use crate::flamegraph::{flamegraph, tree_bytes};
 use crate::kv::KvStore;
@@ -23,9 +24,36 @@ pub fn select_merge_stacktraces<S: KvStore + ?Sized>(
     if req.r#async.as_ref().is_some_and(|a| a.r#type == AsyncQueryType::Force as i32) {
         return Err(Error::Unimplemented("async queries are not enabled".into()));
     }
+    // Answering without applying a selector would be a wrong answer.
+    let call_site = req.stack_trace_selector.as_ref().is_some_and(|s| !s.call_site.is_empty());
+    if !req.span_selector.is_empty()
+        || !req.trace_id_selector.is_empty()
+        || !req.profile_id_selector.is_empty()
+        || call_site
+    {
+        return Err(Error::Unimplemented(
+            "span, trace, profile id and call site selectors are not supported yet".into(),
+        ));
+    }
     let format = ProfileFormat::try_from(req.format).unwrap_or(ProfileFormat::Unspecified);
-    if matches!(format, ProfileFormat::Dot | ProfileFormat::Pprof) {
-        return Err(Error::Unimplemented(format!("format {} is not supported yet", format.as_str_name())));
+    if format == ProfileFormat::Dot {
+        return Err(Error::Unimplemented("format PROFILE_FORMAT_DOT is not supported yet".into()));
+    }
+    if format == ProfileFormat::Pprof {
+        let profile = select_merge_profile(
+            cx,
+            &SelectMergeProfileRequest {
+                profile_type_id: req.profile_type_id.clone(),
+                label_selector: req.label_selector.clone(),
+                start: req.start,
+                end: req.end,
+                ..Default::default()
+            },
+        )?;
+        return Ok(SelectMergeStacktracesResponse {
+            pprof: Some(PprofProfile { profile: Some(profile) }),
+            ..Default::default()
+        });
     }
     let range = cx.range(req.start, req.end)?;
     let max_nodes = max_nodes(req.max_nodes, cx.limits)?;
