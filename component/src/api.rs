@@ -6,7 +6,8 @@ use kiln_core::query::{self, Context, QueryLimits};
 use kiln_core::store::Storage;
 use kiln_proto::push::v1::{PushRequest, PushResponse};
 use kiln_proto::querier::v1::{
-    ProfileTypesRequest, SelectMergeProfileRequest, SelectMergeStacktracesRequest, SelectSeriesRequest, SeriesRequest,
+    ProfileTypesRequest, SelectMergeProfileRequest, SelectMergeSpanProfileRequest, SelectMergeStacktracesRequest,
+    SelectSeriesRequest, SeriesRequest,
 };
 use kiln_proto::types::v1::{LabelNamesRequest, LabelValuesRequest};
 
@@ -18,19 +19,20 @@ use crate::kv::WasiKv;
 const TENANT: &str = "anonymous";
 
 /// Querier methods kiln serves.
-const SERVED: [&str; 7] = [
+const SERVED: [&str; 8] = [
     "ProfileTypes",
     "LabelNames",
     "LabelValues",
     "Series",
     "SelectMergeStacktraces",
     "SelectMergeProfile",
+    "SelectMergeSpanProfile",
     "SelectSeries",
 ];
 
 /// Querier methods Pyroscope serves that kiln does not serve yet: they answer
 /// `unimplemented` rather than 404, so clients see an honest Connect error.
-const NOT_YET: [&str; 5] = ["SelectMergeSpanProfile", "SelectHeatmap", "Diff", "GetProfileStats", "AnalyzeQuery"];
+const NOT_YET: [&str; 4] = ["SelectHeatmap", "Diff", "GetProfileStats", "AnalyzeQuery"];
 
 pub fn is_connect_method(path: &str) -> bool {
     path == "/push.v1.PusherService/Push"
@@ -71,6 +73,9 @@ fn dispatch(head: &RequestHead, call: &Call, body: &[u8]) -> Result<Reply, Conne
         }
         "SelectMergeProfile" => {
             call.reply(&query::select_merge_profile(&cx, &call.decode::<SelectMergeProfileRequest>(body)?)?)
+        }
+        "SelectMergeSpanProfile" => {
+            call.reply(&query::select_merge_span_profile(&cx, &call.decode::<SelectMergeSpanProfileRequest>(body)?)?)
         }
         "SelectSeries" => call.reply(&query::select_series(&cx, &call.decode::<SelectSeriesRequest>(body)?)?),
         other => {

@@ -272,8 +272,8 @@ fn column_values(
     out
 }
 
-/// Span ids are 16 hex digits; anything else counts as "no span".
-fn parse_span_id(value: &str) -> u64 {
+/// Span ids are 16 hex digits; anything else counts as "no span" (0).
+pub(crate) fn parse_span_id(value: &str) -> u64 {
     if value.len() != 16 {
         return 0;
     }

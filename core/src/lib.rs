@@ -28,3 +28,4 @@ pub mod tree;
 /// words: as fast in wasm as natively, where foldhash's 128-bit multiply
 /// is emulated.
 pub(crate) type FastMap<K, V> = hashbrown::HashMap<K, V, rustc_hash::FxBuildHasher>;
+pub(crate) type FastSet<T> = hashbrown::HashSet<T, rustc_hash::FxBuildHasher>;

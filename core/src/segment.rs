@@ -15,6 +15,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::FastMap as HashMap;
+use crate::FastSet;
 use prost::Message;
 
 use crate::error::{Error, Result};
@@ -72,17 +73,24 @@ impl Segment {
 
     /// Adds the samples of the `profiles` that `keep` accepts, whose stacks
     /// refer to this segment's symbols, into `tree`, merging frames by
-    /// function name.
+    /// function name. With `spans`, only samples of those span ids count.
     pub fn merge_into(
         &self,
         profiles: &[StoredProfile],
         tree: &mut StackTree,
         mut keep: impl FnMut(&StoredProfile) -> bool,
+        spans: Option<&FastSet<u64>>,
     ) {
         let mut node_values = vec![0i64; self.stack_parents.len() + 1];
         let mut any = false;
         for p in profiles.iter().filter(|p| keep(p)) {
-            for (&node, &value) in p.stacks.iter().zip(&p.values) {
+            for (i, (&node, &value)) in p.stacks.iter().zip(&p.values).enumerate() {
+                if let Some(spans) = spans {
+                    let span = p.span_ids.get(i).copied().unwrap_or(0);
+                    if span == 0 || !spans.contains(&span) {
+                        continue;
+                    }
+                }
                 if let Some(slot) = node_values.get_mut(node as usize) {
                     *slot += value;
                     any = true;
@@ -309,7 +317,7 @@ mod tests {
         // main, main;a, main;b
         assert_eq!(seg.stack_parents, [0, 1, 1]);
         let mut tree = StackTree::new();
-        seg.merge_into(&seg.profiles, &mut tree, |_| true);
+        seg.merge_into(&seg.profiles, &mut tree, |_| true, None);
         assert_eq!(tree.total(), 50);
         let collapsed = tree.collapsed();
         assert_eq!(collapsed, [("main;a".into(), 30), ("main;b".into(), 20)]);

@@ -120,9 +120,15 @@ fn bad_inputs_get_pyroscope_errors() {
     let (s, b) = server.connect_json(
         "/querier.v1.QuerierService/SelectMergeStacktraces",
         json!({"profileTypeID": "a:b:c:d:e", "labelSelector": "{}", "start": now - 1000, "end": now,
-               "spanSelector": ["9a517183f26a089d"]}),
+               "traceIdSelector": ["0123456789abcdef0123456789abcdef"]}),
     );
     assert_eq!((s, b["code"].as_str()), (501, Some("unimplemented")), "{b}");
+    let (s, b) = server.connect_json(
+        "/querier.v1.QuerierService/SelectMergeStacktraces",
+        json!({"profileTypeID": "a:b:c:d:e", "labelSelector": "{}", "start": now - 1000, "end": now,
+               "spanSelector": ["not-a-span"]}),
+    );
+    assert_eq!((s, b["code"].as_str()), (400, Some("invalid_argument")), "{b}");
 
     // Still serving, and nothing bad was stored.
     let (s, _, _) = server.get("/ready");

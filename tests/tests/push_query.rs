@@ -234,3 +234,40 @@ fn select_merge_profile_returns_the_pushed_stacks() {
         }
     }
 }
+
+#[test]
+fn span_selector_keeps_only_samples_of_those_spans() {
+    let server = Server::start_temp();
+    let pprof = with_time(&testdata("pprof/pyroscope/cpu-exemplars.pb.gz"), now_ns() - 1_000_000_000);
+    let input = decode_pprof(&pprof);
+    server.push_pprof(&[("__name__", "process_cpu"), ("service_name", "spans")], &pprof);
+
+    // Expected: cpu values of the samples labelled with the chosen span id
+    // (Go's SDK writes it as `profile_id`, Pyroscope reads it as `span_id`).
+    let s = |i: i64| input.string_table[i as usize].as_str();
+    let span_of = |sample: &kiln_proto::google::v1::Sample| {
+        sample
+            .label
+            .iter()
+            .find(|l| matches!(s(l.key), "span_id" | "profile_id") && s(l.str).len() == 16)
+            .map(|l| s(l.str).to_string())
+    };
+    let span = input.sample.iter().find_map(span_of).expect("fixture has span ids");
+    let expected: i64 = input.sample.iter().filter(|x| span_of(x).as_ref() == Some(&span)).map(|x| x.value[1]).sum();
+    assert!(expected > 0);
+
+    let (start, end) = hour_range();
+    let query = |path: &str, spans: Value| {
+        let (status, body) = server.connect_json(
+            path,
+            json!({"profileTypeID": "process_cpu:cpu:nanoseconds:cpu:nanoseconds", "labelSelector": "{}",
+                   "start": start, "end": end, "spanSelector": spans}),
+        );
+        assert_eq!(status, 200, "{body}");
+        body["flamegraph"]["total"].as_str().map_or(0, |t| t.parse::<i64>().unwrap())
+    };
+    let upper = span.to_uppercase();
+    assert_eq!(query("/querier.v1.QuerierService/SelectMergeStacktraces", json!([span])), expected);
+    assert_eq!(query("/querier.v1.QuerierService/SelectMergeSpanProfile", json!([upper])), expected);
+    assert_eq!(query("/querier.v1.QuerierService/SelectMergeStacktraces", json!(["00000000000000aa"])), 0);
+}

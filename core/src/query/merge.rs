@@ -2,15 +2,18 @@
 //! tree and encode it as the client asked.
 
 use alloc::format;
+use alloc::string::String;
 
 use kiln_proto::querier::v1::{
-    AsyncQueryType, PprofProfile, ProfileFormat, SelectMergeProfileRequest, SelectMergeStacktracesRequest,
-    SelectMergeStacktracesResponse,
+    AsyncQueryType, PprofProfile, ProfileFormat, SelectMergeProfileRequest, SelectMergeSpanProfileRequest,
+    SelectMergeSpanProfileResponse, SelectMergeStacktracesRequest, SelectMergeStacktracesResponse,
 };
 
 use super::{Context, profile_selector, select_merge_profile};
+use crate::FastSet;
 use crate::error::{Error, Result};
 use crate::flamegraph::{flamegraph, tree_bytes};
+use crate::ingest::parse_span_id;
 use crate::kv::KvStore;
 use crate::tree::StackTree;
 
@@ -26,20 +29,18 @@ pub fn select_merge_stacktraces<S: KvStore + ?Sized>(
     }
     // Answering without applying a selector would be a wrong answer.
     let call_site = req.stack_trace_selector.as_ref().is_some_and(|s| !s.call_site.is_empty());
-    if !req.span_selector.is_empty()
-        || !req.trace_id_selector.is_empty()
-        || !req.profile_id_selector.is_empty()
-        || call_site
-    {
-        return Err(Error::Unimplemented(
-            "span, trace, profile id and call site selectors are not supported yet".into(),
-        ));
+    if !req.trace_id_selector.is_empty() || !req.profile_id_selector.is_empty() || call_site {
+        return Err(Error::Unimplemented("trace, profile id and call site selectors are not supported yet".into()));
     }
+    let spans = span_set(&req.span_selector)?;
     let format = ProfileFormat::try_from(req.format).unwrap_or(ProfileFormat::Unspecified);
     if format == ProfileFormat::Dot {
         return Err(Error::Unimplemented("format PROFILE_FORMAT_DOT is not supported yet".into()));
     }
     if format == ProfileFormat::Pprof {
+        if spans.is_some() {
+            return Err(Error::Unimplemented("span selectors with the pprof format are not supported yet".into()));
+        }
         let profile = select_merge_profile(
             cx,
             &SelectMergeProfileRequest {
@@ -57,13 +58,31 @@ pub fn select_merge_stacktraces<S: KvStore + ?Sized>(
     }
     let range = cx.range(req.start, req.end)?;
     let max_nodes = max_nodes(req.max_nodes, cx.limits)?;
-    let tree = merge(cx, &req.profile_type_id, &req.label_selector, range)?;
+    let tree = merge(cx, &req.profile_type_id, &req.label_selector, range, spans.as_ref())?;
     Ok(match format {
         ProfileFormat::Tree => {
             SelectMergeStacktracesResponse { tree: tree_bytes(&tree, max_nodes), ..Default::default() }
         }
         _ => SelectMergeStacktracesResponse { flamegraph: Some(flamegraph(&tree, max_nodes)), ..Default::default() },
     })
+}
+
+/// The span ids to keep, if any were asked for: 16 hex digits each, matched
+/// by value (so case does not matter).
+fn span_set(selector: &[String]) -> Result<Option<FastSet<u64>>> {
+    if selector.is_empty() {
+        return Ok(None);
+    }
+    selector
+        .iter()
+        .map(|s| match parse_span_id(s) {
+            0 if s.len() != 16 || u64::from_str_radix(s, 16).is_err() => {
+                Err(Error::invalid(format!("invalid span id {s:?}: want 16 hex digits")))
+            }
+            id => Ok(id),
+        })
+        .collect::<Result<FastSet<u64>>>()
+        .map(Some)
 }
 
 /// Validates `max_nodes` as Pyroscope does; unset or 0 means the default.
@@ -94,14 +113,38 @@ fn merge<S: KvStore + ?Sized>(
     profile_type_id: &str,
     label_selector: &str,
     range: Option<(i64, i64)>,
+    spans: Option<&FastSet<u64>>,
 ) -> Result<StackTree> {
     let selector = profile_selector(profile_type_id, label_selector)?;
     let mut tree = StackTree::new();
     let Some((start, end)) = range else { return Ok(tree) };
     let series = cx.select(&selector, start, end)?;
     cx.storage.for_each_segment(&series, |_, symbols, profiles| {
-        symbols.merge_into(&profiles, &mut tree, |p| p.timestamp_ms >= start && p.timestamp_ms < end);
+        symbols.merge_into(&profiles, &mut tree, |p| p.timestamp_ms >= start && p.timestamp_ms < end, spans);
         Ok(())
     })?;
     Ok(tree)
+}
+
+/// SelectMergeSpanProfile (deprecated in Pyroscope): SelectMergeStacktraces
+/// restricted to `span_selector`, answering a tree or a flame graph.
+pub fn select_merge_span_profile<S: KvStore + ?Sized>(
+    cx: &Context<'_, S>,
+    req: &SelectMergeSpanProfileRequest,
+) -> Result<SelectMergeSpanProfileResponse> {
+    let tree = req.format == ProfileFormat::Tree as i32;
+    let merged = select_merge_stacktraces(
+        cx,
+        &SelectMergeStacktracesRequest {
+            profile_type_id: req.profile_type_id.clone(),
+            label_selector: req.label_selector.clone(),
+            start: req.start,
+            end: req.end,
+            max_nodes: req.max_nodes,
+            format: if tree { ProfileFormat::Tree } else { ProfileFormat::Flamegraph } as i32,
+            span_selector: req.span_selector.clone(),
+            ..Default::default()
+        },
+    )?;
+    Ok(SelectMergeSpanProfileResponse { flamegraph: merged.flamegraph, tree: merged.tree })
 }

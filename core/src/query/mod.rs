@@ -6,7 +6,7 @@ mod merge_profile;
 mod metadata;
 mod select_series;
 
-pub use merge::select_merge_stacktraces;
+pub use merge::{select_merge_span_profile, select_merge_stacktraces};
 pub use merge_profile::select_merge_profile;
 pub use metadata::{label_names, label_values, profile_types, series};
 pub use select_series::select_series;
