@@ -6,8 +6,8 @@ use kiln_core::query::{self, Context, QueryLimits};
 use kiln_core::store::Storage;
 use kiln_proto::push::v1::{PushRequest, PushResponse};
 use kiln_proto::querier::v1::{
-    ProfileTypesRequest, SelectMergeProfileRequest, SelectMergeSpanProfileRequest, SelectMergeStacktracesRequest,
-    SelectSeriesRequest, SeriesRequest,
+    DiffRequest, ProfileTypesRequest, SelectMergeProfileRequest, SelectMergeSpanProfileRequest,
+    SelectMergeStacktracesRequest, SelectSeriesRequest, SeriesRequest,
 };
 use kiln_proto::types::v1::{LabelNamesRequest, LabelValuesRequest};
 
@@ -19,7 +19,7 @@ use crate::kv::WasiKv;
 const TENANT: &str = "anonymous";
 
 /// Querier methods kiln serves.
-const SERVED: [&str; 8] = [
+const SERVED: [&str; 9] = [
     "ProfileTypes",
     "LabelNames",
     "LabelValues",
@@ -28,11 +28,12 @@ const SERVED: [&str; 8] = [
     "SelectMergeProfile",
     "SelectMergeSpanProfile",
     "SelectSeries",
+    "Diff",
 ];
 
 /// Querier methods Pyroscope serves that kiln does not serve yet: they answer
 /// `unimplemented` rather than 404, so clients see an honest Connect error.
-const NOT_YET: [&str; 4] = ["SelectHeatmap", "Diff", "GetProfileStats", "AnalyzeQuery"];
+const NOT_YET: [&str; 3] = ["SelectHeatmap", "GetProfileStats", "AnalyzeQuery"];
 
 pub fn is_connect_method(path: &str) -> bool {
     path == "/push.v1.PusherService/Push"
@@ -77,6 +78,7 @@ fn dispatch(head: &RequestHead, call: &Call, body: &[u8]) -> Result<Reply, Conne
         "SelectMergeSpanProfile" => {
             call.reply(&query::select_merge_span_profile(&cx, &call.decode::<SelectMergeSpanProfileRequest>(body)?)?)
         }
+        "Diff" => call.reply(&query::diff(&cx, &call.decode::<DiffRequest>(body)?)?),
         "SelectSeries" => call.reply(&query::select_series(&cx, &call.decode::<SelectSeriesRequest>(body)?)?),
         other => {
             return Err(ConnectError::new(

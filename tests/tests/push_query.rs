@@ -271,3 +271,34 @@ fn span_selector_keeps_only_samples_of_those_spans() {
     assert_eq!(query("/querier.v1.QuerierService/SelectMergeSpanProfile", json!([upper])), expected);
     assert_eq!(query("/querier.v1.QuerierService/SelectMergeStacktraces", json!(["00000000000000aa"])), 0);
 }
+
+#[test]
+fn diff_of_a_range_against_itself_is_equal_on_both_sides() {
+    let server = Server::start_temp();
+    let pprof = with_time(&testdata(GO_CPU), now_ns() - 1_000_000_000);
+    let sum = sample_type_sums(&decode_pprof(&pprof))[1].2;
+    server.push_pprof(&[("__name__", "process_cpu"), ("service_name", "diff")], &pprof);
+    let (start, end) = hour_range();
+    // The seed document's Diff example, pointed at the pushed data.
+    let side = json!({"profileTypeID": "process_cpu:cpu:nanoseconds:cpu:nanoseconds",
+                      "labelSelector": "{service_name=\"diff\"}", "start": start, "end": end});
+    let (status, body) = server.connect_json("/querier.v1.QuerierService/Diff", json!({"left": side, "right": side}));
+    assert_eq!(status, 200, "{body}");
+    let fg = &body["flamegraph"];
+    assert_eq!(fg["leftTicks"].as_str().unwrap().parse::<i64>().unwrap(), sum);
+    assert_eq!(fg["rightTicks"], fg["leftTicks"]);
+    assert_eq!(fg["names"][0], "total");
+    let mut nodes = 0;
+    for level in fg["levels"].as_array().unwrap() {
+        let values: Vec<i64> =
+            level["values"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().parse().unwrap()).collect();
+        for row in values.chunks(7) {
+            assert_eq!(row[..3], row[3..6], "left and right differ: {row:?}");
+            nodes += 1;
+        }
+    }
+    assert!(nodes > 10, "{nodes} nodes");
+
+    let (status, body) = server.connect_json("/querier.v1.QuerierService/Diff", json!({"left": side}));
+    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_argument")), "{body}");
+}

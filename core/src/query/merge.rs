@@ -56,9 +56,8 @@ pub fn select_merge_stacktraces<S: KvStore + ?Sized>(
             ..Default::default()
         });
     }
-    let range = cx.range(req.start, req.end)?;
     let max_nodes = max_nodes(req.max_nodes, cx.limits)?;
-    let tree = merge(cx, &req.profile_type_id, &req.label_selector, range, spans.as_ref())?;
+    let tree = merge(cx, req, spans.as_ref())?;
     Ok(match format {
         ProfileFormat::Tree => {
             SelectMergeStacktracesResponse { tree: tree_bytes(&tree, max_nodes), ..Default::default() }
@@ -86,7 +85,7 @@ fn span_set(selector: &[String]) -> Result<Option<FastSet<u64>>> {
 }
 
 /// Validates `max_nodes` as Pyroscope does; unset or 0 means the default.
-fn max_nodes(requested: Option<i64>, limits: &super::QueryLimits) -> Result<usize> {
+pub(super) fn max_nodes(requested: Option<i64>, limits: &super::QueryLimits) -> Result<usize> {
     let n = match requested.unwrap_or(0) {
         0 => limits.max_nodes_default,
         n if n < 0 => {
@@ -106,18 +105,16 @@ fn max_nodes(requested: Option<i64>, limits: &super::QueryLimits) -> Result<usiz
     Ok(n as usize)
 }
 
-/// Merges every profile of `profile_type_id` matching `label_selector` in
-/// `[start, end)`.
-fn merge<S: KvStore + ?Sized>(
+/// Merges every profile `req` selects (profile type, labels, `[start, end)`,
+/// optionally span ids) into one tree.
+pub(super) fn merge<S: KvStore + ?Sized>(
     cx: &Context<'_, S>,
-    profile_type_id: &str,
-    label_selector: &str,
-    range: Option<(i64, i64)>,
+    req: &SelectMergeStacktracesRequest,
     spans: Option<&FastSet<u64>>,
 ) -> Result<StackTree> {
-    let selector = profile_selector(profile_type_id, label_selector)?;
+    let selector = profile_selector(&req.profile_type_id, &req.label_selector)?;
     let mut tree = StackTree::new();
-    let Some((start, end)) = range else { return Ok(tree) };
+    let Some((start, end)) = cx.range(req.start, req.end)? else { return Ok(tree) };
     let series = cx.select(&selector, start, end)?;
     cx.storage.for_each_segment(&series, |_, symbols, profiles| {
         symbols.merge_into(&profiles, &mut tree, |p| p.timestamp_ms >= start && p.timestamp_ms < end, spans);

@@ -1,11 +1,13 @@
 //! Queries over stored series, one module per method family. Requests and
 //! responses are Pyroscope's own messages, so adapters only translate codecs.
 
+mod diff;
 mod merge;
 mod merge_profile;
 mod metadata;
 mod select_series;
 
+pub use diff::diff;
 pub use merge::{select_merge_span_profile, select_merge_stacktraces};
 pub use merge_profile::select_merge_profile;
 pub use metadata::{label_names, label_values, profile_types, series};
