@@ -27,12 +27,7 @@ pub fn select_merge_stacktraces<S: KvStore + ?Sized>(
     if req.r#async.as_ref().is_some_and(|a| a.r#type == AsyncQueryType::Force as i32) {
         return Err(Error::Unimplemented("async queries are not enabled".into()));
     }
-    // Answering without applying a selector would be a wrong answer.
-    let call_site = req.stack_trace_selector.as_ref().is_some_and(|s| !s.call_site.is_empty());
-    if !req.trace_id_selector.is_empty() || !req.profile_id_selector.is_empty() || call_site {
-        return Err(Error::Unimplemented("trace, profile id and call site selectors are not supported yet".into()));
-    }
-    let spans = span_set(&req.span_selector)?;
+    let spans = sample_filter(req)?;
     let format = ProfileFormat::try_from(req.format).unwrap_or(ProfileFormat::Unspecified);
     if format == ProfileFormat::Dot {
         return Err(Error::Unimplemented("format PROFILE_FORMAT_DOT is not supported yet".into()));
@@ -64,6 +59,16 @@ pub fn select_merge_stacktraces<S: KvStore + ?Sized>(
         }
         _ => SelectMergeStacktracesResponse { flamegraph: Some(flamegraph(&tree, max_nodes)), ..Default::default() },
     })
+}
+
+/// The span ids `req` restricts samples to, if any. Selectors kiln cannot
+/// apply yet are refused: answering without them would be a wrong answer.
+pub(super) fn sample_filter(req: &SelectMergeStacktracesRequest) -> Result<Option<FastSet<u64>>> {
+    let call_site = req.stack_trace_selector.as_ref().is_some_and(|s| !s.call_site.is_empty());
+    if !req.trace_id_selector.is_empty() || !req.profile_id_selector.is_empty() || call_site {
+        return Err(Error::Unimplemented("trace, profile id and call site selectors are not supported yet".into()));
+    }
+    span_set(&req.span_selector)
 }
 
 /// The span ids to keep, if any were asked for: 16 hex digits each, matched
