@@ -71,16 +71,16 @@ impl Segment {
         Segment::decode(bytes).map_err(|e| Error::Corrupt(alloc::format!("segment: {e}")))
     }
 
-    /// Adds the samples of the `profiles` that `keep` accepts, whose stacks
-    /// refer to this segment's symbols, into `tree`, merging frames by
-    /// function name. With `spans`, only samples of those span ids count.
-    pub fn merge_into(
+    /// The summed value per stack node (index 0 = empty stack) of the samples
+    /// of the `profiles` that `keep` accepts, whose stacks refer to this
+    /// segment's symbols; with `spans`, only samples of those span ids count.
+    /// `None` when no sample counted.
+    pub fn node_values(
         &self,
         profiles: &[StoredProfile],
-        tree: &mut StackTree,
         mut keep: impl FnMut(&StoredProfile) -> bool,
         spans: Option<&FastSet<u64>>,
-    ) {
+    ) -> Option<Vec<i64>> {
         let mut node_values = vec![0i64; self.stack_parents.len() + 1];
         let mut any = false;
         for p in profiles.iter().filter(|p| keep(p)) {
@@ -97,9 +97,19 @@ impl Segment {
                 }
             }
         }
-        if !any {
-            return;
-        }
+        any.then_some(node_values)
+    }
+
+    /// Adds the samples [`Self::node_values`] selects into `tree`, merging
+    /// frames by function name.
+    pub fn merge_into(
+        &self,
+        profiles: &[StoredProfile],
+        tree: &mut StackTree,
+        keep: impl FnMut(&StoredProfile) -> bool,
+        spans: Option<&FastSet<u64>>,
+    ) {
+        let Some(node_values) = self.node_values(profiles, keep, spans) else { return };
         // Function name ids in the tree, interned once per function.
         let fn_names: Vec<u32> = self
             .functions

@@ -50,16 +50,8 @@ struct PprofBuilder {
 }
 
 impl PprofBuilder {
-    fn add(&mut self, symbols: &Segment, profiles: &[StoredProfile], mut keep: impl FnMut(&StoredProfile) -> bool) {
-        let nodes = symbols.stack_parents.len() + 1;
-        let mut values = vec![0i64; nodes];
-        for p in profiles.iter().filter(|p| keep(p)) {
-            for (&node, &value) in p.stacks.iter().zip(&p.values) {
-                if let Some(slot) = values.get_mut(node as usize) {
-                    *slot += value;
-                }
-            }
-        }
+    fn add(&mut self, symbols: &Segment, profiles: &[StoredProfile], keep: impl FnMut(&StoredProfile) -> bool) {
+        let Some(values) = symbols.node_values(profiles, keep, None) else { return };
         // Segment location index -> output location id, made on first use.
         let mut location_map = vec![0u64; symbols.locations.len()];
         for (node, &value) in values.iter().enumerate().filter(|(_, v)| **v != 0) {
