@@ -41,6 +41,13 @@ impl KvStore for WasiKv {
         batch::set_many(&self.0, &entries).map_err(err)
     }
 
+    fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        batch::delete_many(&self.0, keys).map_err(err)
+    }
+
     fn increment(&self, key: &str, delta: u64) -> Result<u64, StoreError> {
         let delta = i64::try_from(delta).map_err(|_| StoreError("increment delta out of range".into()))?;
         let value = atomics::increment(&self.0, key, delta).map_err(err)?;

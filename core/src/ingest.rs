@@ -19,7 +19,7 @@ use crate::labels::Labels;
 use crate::pprof::{self, Profile};
 use crate::profile_type::ProfileType;
 use crate::segment::{Segment, SegmentBuilder, StoredProfile};
-use crate::store::{Batch, SeriesWrite, Storage, SymbolsWrite, symbols_hash};
+use crate::store::{Batch, SeriesWrite, Storage};
 use crate::time::rfc3339_ms;
 
 /// Validation settings with Pyroscope's defaults.
@@ -192,9 +192,8 @@ fn split(profile: &Profile, labels: &Labels, timestamp_ms: i64, id: [u8; 16], li
         for &(i, _) in &samples {
             stacks.push(builder.add_stack(&profile.sample[i])?);
         }
+        // Encoded once for the series of every sample type.
         let symbols = builder.finish().encode_to_vec();
-        let hash = symbols_hash(&symbols);
-        batch.symbols.push(SymbolsWrite { timestamp_ms, hash, bytes: symbols });
         let has_spans = samples.iter().any(|&(_, span)| span != 0);
 
         let mut base = labels.clone();
@@ -232,8 +231,8 @@ fn split(profile: &Profile, labels: &Labels, timestamp_ms: i64, id: [u8; 16], li
             validate_labels(&series, limits)?;
 
             let stored = column_values(profile, &samples, &stacks, column, has_spans, id, timestamp_ms);
-            let profiles = Segment { profiles: vec![stored], ..Default::default() }.encode_to_vec();
-            batch.series.push(SeriesWrite { labels: series, timestamp_ms, symbols: hash, profiles });
+            let profile = Segment { profiles: vec![stored], ..Default::default() }.encode_to_vec();
+            batch.series.push(SeriesWrite { labels: series, timestamp_ms, symbols: symbols.clone(), profile });
         }
     }
     Ok(batch)
@@ -328,7 +327,6 @@ mod tests {
         let labels = pairs(&[("__name__", "process_cpu"), ("service_name", "svc"), ("__delta__", "false")]);
         let batch =
             prepare(&RawProfile { labels: &labels, bytes: &bytes }, NOW, [7; 16], &IngestLimits::default()).unwrap();
-        assert_eq!(batch.symbols.len(), 1, "sample types share their symbols");
         let writes = &batch.series;
         assert_eq!(writes.len(), 2);
         let l = &writes[1].labels;
@@ -337,9 +335,9 @@ mod tests {
         assert_eq!(l.get("__period_type__"), Some("cpu"));
         assert_eq!(l.get("__delta__"), None);
         assert_eq!(writes[0].labels.get("__profile_type__"), Some("process_cpu:samples:count:cpu:nanoseconds"));
-        assert_eq!(writes[1].symbols, batch.symbols[0].hash);
-        let seg = Segment::decode_bytes(&writes[1].profiles).unwrap();
+        let seg = Segment::decode_bytes(&writes[1].profile).unwrap();
         assert_eq!(seg.profiles[0].total, 50);
+        assert_eq!(Segment::decode_bytes(&writes[1].symbols).unwrap().functions.len(), 3);
         assert_eq!(writes[1].timestamp_ms, NOW - 1000);
     }
 
@@ -354,13 +352,12 @@ mod tests {
         let labels = pairs(&[("__name__", "process_cpu")]);
         let batch =
             prepare(&RawProfile { labels: &labels, bytes: &bytes }, NOW, [0; 16], &IngestLimits::default()).unwrap();
-        assert_eq!(batch.symbols.len(), 2, "one symbol set per label group");
         let writes = &batch.series;
         assert_eq!(writes.len(), 4);
         assert_eq!(writes[0].labels.get("service_name"), Some("unknown_service"));
         let threads: Vec<_> = writes.iter().map(|w| w.labels.get("thread")).collect();
         assert_eq!(threads, [None, None, Some("t1"), Some("t1")]);
-        let seg = Segment::decode_bytes(&writes[0].profiles).unwrap();
+        let seg = Segment::decode_bytes(&writes[0].profile).unwrap();
         assert_eq!(seg.profiles[0].span_ids, [0xff]);
     }
 

@@ -1,7 +1,7 @@
 //! The key-value interface the core stores everything through.
 //!
 //! It mirrors what wasi:keyvalue (store, atomics, batch) and Spin's key-value
-//! offer, and nothing more: point reads, batched reads and writes, and an atomic
+//! offer, and nothing more: batched reads, writes and deletes, and an atomic
 //! counter. No key listing, no compare-and-swap, so the storage layout never
 //! depends on either.
 
@@ -23,6 +23,9 @@ pub trait KvStore {
 
     /// Writes all entries; when it returns Ok they are durable.
     fn set_many(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), StoreError>;
+
+    /// Deletes the keys; absent ones are skipped.
+    fn delete_many(&self, keys: &[String]) -> Result<(), StoreError>;
 
     /// Atomically adds `delta` to the counter at `key` (absent = 0) and returns
     /// the new value. `delta = 0` reads a counter. Counters are only ever read

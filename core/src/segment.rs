@@ -138,6 +138,146 @@ impl Segment {
     }
 }
 
+/// Folds the symbols of many segments into one table, append-only: ids
+/// already handed out never change, so profiles remapped earlier stay valid
+/// when more segments join. Compaction uses it to give a series' profiles
+/// one shared symbol table.
+pub struct SymbolMerger {
+    symbols: Segment,
+    strings: HashMap<String, u32>,
+    mappings: HashMap<MappingKey, u32>,
+    functions: HashMap<[i64; 4], u32>,
+    locations: HashMap<LocationKey, u32>,
+    stacks: HashMap<(u32, u32), u32>,
+}
+
+type MappingKey = (u64, u64, u64, i64, i64, [bool; 4]);
+type LocationKey = (u64, u64, bool, Vec<(u64, i64)>);
+
+impl SymbolMerger {
+    /// Starts from `symbols` (its `profiles` are ignored), keeping its ids.
+    pub fn new(mut symbols: Segment) -> Self {
+        symbols.profiles.clear();
+        if symbols.strings.is_empty() {
+            symbols.strings.push(String::new());
+        }
+        let strings = symbols.strings.iter().enumerate().map(|(i, s)| (s.clone(), i as u32)).collect();
+        let mappings = symbols.mappings.iter().enumerate().map(|(i, m)| (mapping_key(m), i as u32 + 1)).collect();
+        let functions = symbols.functions.iter().enumerate().map(|(i, f)| (function_key(f), i as u32 + 1)).collect();
+        let locations = symbols.locations.iter().enumerate().map(|(i, l)| (location_key(l), i as u32 + 1)).collect();
+        let stacks = symbols
+            .stack_parents
+            .iter()
+            .zip(&symbols.stack_locations)
+            .enumerate()
+            .map(|(k, (&parent, &loc))| ((parent, loc), k as u32 + 1))
+            .collect();
+        Self { symbols, strings, mappings, functions, locations, stacks }
+    }
+
+    /// Adds the symbols of `segment`; returns the merged stack node of each
+    /// of its stack nodes (index 0, the empty stack, maps to 0).
+    pub fn add(&mut self, segment: &Segment) -> Vec<u32> {
+        let strings: Vec<u32> = segment.strings.iter().map(|s| self.string(s)).collect();
+        let s = |i: i64| strings.get(i as usize).map_or(0, |&v| i64::from(v));
+        let mappings: Vec<u32> = segment
+            .mappings
+            .iter()
+            .map(|m| {
+                let m = Mapping { id: 0, filename: s(m.filename), build_id: s(m.build_id), ..*m };
+                let key = mapping_key(&m);
+                let next = self.symbols.mappings.len() as u32 + 1;
+                *self.mappings.entry(key).or_insert_with(|| {
+                    self.symbols.mappings.push(Mapping { id: u64::from(next), ..m });
+                    next
+                })
+            })
+            .collect();
+        let functions: Vec<u32> = segment
+            .functions
+            .iter()
+            .map(|f| {
+                let f = Function {
+                    id: 0,
+                    name: s(f.name),
+                    system_name: s(f.system_name),
+                    filename: s(f.filename),
+                    start_line: f.start_line,
+                };
+                let next = self.symbols.functions.len() as u32 + 1;
+                *self.functions.entry(function_key(&f)).or_insert_with(|| {
+                    self.symbols.functions.push(Function { id: u64::from(next), ..f });
+                    next
+                })
+            })
+            .collect();
+        let remap = |table: &[u32], id: u64| table.get((id as usize).wrapping_sub(1)).map_or(0, |&v| u64::from(v));
+        let locations: Vec<u32> = segment
+            .locations
+            .iter()
+            .map(|l| {
+                let loc = Location {
+                    id: 0,
+                    mapping_id: remap(&mappings, l.mapping_id),
+                    address: l.address,
+                    line: l
+                        .line
+                        .iter()
+                        .map(|line| Line { function_id: remap(&functions, line.function_id), line: line.line })
+                        .collect(),
+                    is_folded: l.is_folded,
+                };
+                let next = self.symbols.locations.len() as u32 + 1;
+                *self.locations.entry(location_key(&loc)).or_insert_with(|| {
+                    self.symbols.locations.push(Location { id: u64::from(next), ..loc });
+                    next
+                })
+            })
+            .collect();
+        let mut nodes = vec![0u32; segment.stack_parents.len() + 1];
+        for k in 1..nodes.len() {
+            // Parents precede children, so the parent is already mapped.
+            let parent = nodes.get(segment.stack_parents[k - 1] as usize).copied().unwrap_or(0);
+            let loc = locations.get((segment.stack_locations[k - 1] as usize).wrapping_sub(1)).copied().unwrap_or(0);
+            let next = self.symbols.stack_parents.len() as u32 + 1;
+            nodes[k] = *self.stacks.entry((parent, loc)).or_insert_with(|| {
+                self.symbols.stack_parents.push(parent);
+                self.symbols.stack_locations.push(loc);
+                next
+            });
+        }
+        nodes
+    }
+
+    /// The merged symbols (no profiles).
+    pub fn finish(self) -> Segment {
+        self.symbols
+    }
+
+    fn string(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.strings.get(s) {
+            return i;
+        }
+        let i = self.symbols.strings.len() as u32;
+        self.symbols.strings.push(s.into());
+        self.strings.insert(s.into(), i);
+        i
+    }
+}
+
+fn mapping_key(m: &Mapping) -> MappingKey {
+    let flags = [m.has_functions, m.has_filenames, m.has_line_numbers, m.has_inline_frames];
+    (m.memory_start, m.memory_limit, m.file_offset, m.filename, m.build_id, flags)
+}
+
+fn function_key(f: &Function) -> [i64; 4] {
+    [f.name, f.system_name, f.filename, f.start_line]
+}
+
+fn location_key(l: &Location) -> LocationKey {
+    (l.mapping_id, l.address, l.is_folded, l.line.iter().map(|line| (line.function_id, line.line)).collect())
+}
+
 /// Builds the symbol part of a segment from a subset of a pprof's samples.
 pub struct SegmentBuilder<'p> {
     profile: &'p Profile,

@@ -1,27 +1,41 @@
-//! The storage layout over a [`KvStore`]: where series and segments live and
-//! how a query finds them without listing keys.
+//! The storage layout over a [`KvStore`]: where series and profiles live, how
+//! a query finds them without listing keys, and how they are compacted.
 //!
 //! Data is partitioned by tenant and by hour (`h` = Unix ms / 3,600,000). Per
 //! hour there is an append-only *series log* and, per series, an append-only
-//! *segment log*. An append takes a slot from an atomic counter, then writes
-//! the slot's key, so concurrent writers (Spin runs one instance per request)
+//! *slot log*. An append takes a slot from an atomic counter, then writes the
+//! slot's key, so concurrent writers (Spin runs one instance per request)
 //! never overwrite each other and no compare-and-swap is needed. A reader
 //! reads a counter and fetches slots `0..n` with one batched get; a slot whose
 //! writer has not finished yet (or crashed after taking it) is simply absent.
 //!
-//! Symbols (strings, functions, locations, mappings, stack tree) are stored
-//! once per upload and label group, content-addressed, and shared by the
-//! series of every sample type cut from it: a heap profile's four series
-//! write its symbols once. Equal content means an equal key, so concurrent
-//! writers of the same symbols cannot conflict.
+//! A slot holds one upload's profile for the series with its own symbols, so
+//! a fresh write is one key and one read. Every [`COMPACT_EVERY`] slots, the
+//! writer that fills the last one *compacts* the series-hour: slots `0..m`
+//! become one *rollup* `m` with one merged symbol table (see
+//! [`SymbolMerger`]), deflated, in three parts a query reads only as needed:
+//!
+//! - `t`: each profile's time and total (SelectSeries reads only this);
+//! - `y`: the symbols plus the summed values of all its profiles, which a
+//!   flame graph or pprof over a range covering the whole rollup uses as is;
+//! - `p`: every profile's samples, as frames appended one per compaction.
+//!
+//! Rollup `m` is built from the newest earlier rollup and the slots after it,
+//! written, and only then are the slots and the older rollup deleted. Keys are
+//! written once and never rewritten, so readers need no locks: a reader takes
+//! the newest rollup whose `t` exists plus the slots after it, and when a part
+//! or a slot it expected is gone (a compaction finished meanwhile) it looks
+//! for the newer rollup and reads again.
 //!
 //! ```text
 //! k1/{tenant}/{h}/sn               counter: series-log length
 //! k1/{tenant}/{h}/s/{i}            series-log entry i: series id + labels
 //! k1/{tenant}/{h}/m/{sid}          marker: series sid is in hour h's log
-//! k1/{tenant}/{h}/{sid}/n          counter: segment-log length of series sid
-//! k1/{tenant}/{h}/{sid}/{j}        segment j: symbols hash (16 bytes) + profiles
-//! k1/{tenant}/{h}/y/{hash}         symbols, by 128-bit content hash
+//! k1/{tenant}/{h}/{sid}/n          counter: slot-log length of series sid
+//! k1/{tenant}/{h}/{sid}/{j}        slot j: a Segment (symbols + one profile)
+//! k1/{tenant}/{h}/{sid}/r/{m}/t    rollup of slots 0..m: times and totals
+//! k1/{tenant}/{h}/{sid}/r/{m}/y    rollup of slots 0..m: symbols + summed values
+//! k1/{tenant}/{h}/{sid}/r/{m}/p    rollup of slots 0..m: profile frames
 //! {any value key}.{c}              chunk c of a value over the value limit
 //! ```
 //!
@@ -32,6 +46,7 @@
 
 use alloc::format;
 use alloc::string::String;
+use alloc::vec;
 use alloc::vec::Vec;
 
 use hashbrown::{HashMap, HashSet};
@@ -41,11 +56,23 @@ use prost::Message;
 use crate::error::{Error, Result};
 use crate::kv::{KvStore, MAX_KEY_LEN, MAX_VALUE_LEN};
 use crate::labels::Labels;
-use crate::segment::{Segment, StoredProfile};
+use crate::segment::{Segment, StoredProfile, SymbolMerger};
 
 pub const HOUR_MS: i64 = 3_600_000;
+/// Slots per compaction: small enough that a query decodes few uncompacted
+/// symbol tables, large enough that compaction is rare work for writers.
+pub const COMPACT_EVERY: u64 = 6;
 /// Keys per batched read: bounds the memory one `get_many` brings in.
 const READ_BATCH: usize = 256;
+/// Series-hours read together: bounds the rollups held in memory at once.
+const ROLLUP_BATCH: usize = 16;
+/// A rollup part inflates to at most this many bytes.
+const MAX_PART_LEN: usize = 1 << 30;
+/// How often a reader re-resolves a series-hour that a compaction changed
+/// under it before giving up.
+const READ_RETRIES: usize = 4;
+/// Deflate level for rollups: fast, and most of the gain of higher levels.
+const DEFLATE_LEVEL: u8 = 3;
 
 const TAG_INLINE: u8 = 0;
 const TAG_CHUNKED: u8 = 1;
@@ -56,41 +83,26 @@ pub struct Storage<'a, S: KvStore + ?Sized> {
     tenant: &'a str,
 }
 
-/// What one upload appends: shared symbol blobs and per-series profiles.
+/// What one upload appends: per series, a segment with one profile.
 #[derive(Debug, Default)]
 pub struct Batch {
-    pub symbols: Vec<SymbolsWrite>,
     pub series: Vec<SeriesWrite>,
 }
 
-/// An encoded [`Segment`] holding only symbols, addressed by its content.
-#[derive(Debug)]
-pub struct SymbolsWrite {
-    pub timestamp_ms: i64,
-    pub hash: u128,
-    pub bytes: Vec<u8>,
-}
-
-/// One series' profiles (an encoded [`Segment`] holding only `profiles`),
-/// referring to the symbols they were cut from.
+/// One series' profile: encoded [`Segment`]s of its symbols and of the
+/// profile alone, kept apart so totals can be read without symbols.
 #[derive(Debug)]
 pub struct SeriesWrite {
     pub labels: Labels,
     pub timestamp_ms: i64,
-    pub symbols: u128,
-    pub profiles: Vec<u8>,
+    pub symbols: Vec<u8>,
+    pub profile: Vec<u8>,
 }
 
 impl Batch {
     pub fn extend(&mut self, other: Batch) {
-        self.symbols.extend(other.symbols);
         self.series.extend(other.series);
     }
-}
-
-/// The 128-bit content hash that names a symbols blob.
-pub fn symbols_hash(bytes: &[u8]) -> u128 {
-    xxhash_rust::xxh3::xxh3_128(bytes)
 }
 
 /// A series present in one hour.
@@ -101,6 +113,25 @@ pub struct SeriesRef {
     pub labels: Labels,
 }
 
+/// What a query reads of each profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detail {
+    /// Samples of every profile (span or profile-id filters need them).
+    Profiles,
+    /// Samples, where profiles whose times all lie in the window may arrive
+    /// pre-summed as one profile stamped with the first one's time.
+    Merged,
+}
+
+/// Times and totals of a rollup's profiles, in slot order.
+#[derive(Clone, PartialEq, Message)]
+struct Totals {
+    #[prost(int64, repeated, tag = "1")]
+    timestamps_ms: Vec<i64>,
+    #[prost(int64, repeated, tag = "2")]
+    totals: Vec<i64>,
+}
+
 #[derive(Clone, PartialEq, Message)]
 struct SeriesEntry {
     #[prost(fixed64, tag = "1")]
@@ -109,23 +140,69 @@ struct SeriesEntry {
     labels: Vec<LabelPair>,
 }
 
+/// Which rollup and slots hold a series-hour's profiles.
+struct Layout {
+    series: usize,
+    rollup: u64,
+    slots: u64,
+}
+
 impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
     pub fn new(kv: &'a S, tenant: &'a str) -> Self {
         Self { kv, tenant }
     }
 
     /// Appends every write durably; when this returns Ok the data is visible
-    /// to any later query.
+    /// to any later query. Then compacts: a series-hour whose slot log
+    /// reached a multiple of [`COMPACT_EVERY`], and the previous hour of a
+    /// series writing its first slot of an hour (the previous hour is then
+    /// complete). A failed compaction leaves the slots in place for the next
+    /// one, so it does not fail the write.
     pub fn write(&self, batch: Batch) -> Result<()> {
-        let Batch { symbols, series: writes } = batch;
+        let Batch { series: writes } = batch;
         if writes.is_empty() {
             return Ok(());
         }
         let placed: Vec<(i64, u64)> =
             writes.iter().map(|w| (w.timestamp_ms.div_euclid(HOUR_MS), series_id(&w.labels))).collect();
+        let mut entries = self.register(&writes, &placed)?;
+        let mut filled = Vec::new();
+        let mut new_hour = Vec::new();
+        for (w, &(hour, id)) in writes.iter().zip(&placed) {
+            let slots = self.kv.increment(&self.series_key(hour, id, format_args!("n")), 1)?;
+            push_value(&mut entries, self.series_key(hour, id, format_args!("{}", slots - 1)), &encode_slot(w));
+            if slots % COMPACT_EVERY == 0 {
+                filled.push((hour, id, slots));
+            }
+            if slots == 1 {
+                new_hour.push((hour - 1, id));
+            }
+        }
+        // Slots and series entries land together: a reader that finds a
+        // series in the log finds its data.
+        self.kv.set_many(entries)?;
+        for (hour, id, slots) in filled {
+            let _ = self.compact(hour, id, slots, false);
+        }
+        for (hour, id) in new_hour {
+            let _ = self.finalize(hour, id);
+        }
+        Ok(())
+    }
 
-        // Register series not yet in their hour's log. Two writers racing on
-        // the same new series may both append it: readers de-duplicate.
+    /// Compacts every slot of a series-hour no more writes are expected in.
+    fn finalize(&self, hour: i64, id: u64) -> Result<()> {
+        let slots = self.kv.increment(&self.series_key(hour, id, format_args!("n")), 0)?;
+        if slots > 0 && self.newest_rollups(&[(hour, id, slots)])?[0] < slots {
+            self.compact(hour, id, slots, true)?;
+        }
+        Ok(())
+    }
+
+    /// Series-log entries for the series not yet in their hour's log. Two
+    /// writers racing on the same new series may both append it: readers
+    /// de-duplicate.
+    fn register(&self, writes: &[SeriesWrite], placed: &[(i64, u64)]) -> Result<Vec<(String, Vec<u8>)>> {
         let mut unique: Vec<usize> = Vec::new();
         let mut seen = HashSet::new();
         for (i, p) in placed.iter().enumerate() {
@@ -152,26 +229,107 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
             for (slot, (i, marker)) in (first..).zip(group) {
                 let entry = SeriesEntry { id: placed[*i].1, labels: to_pairs(&writes[*i].labels) };
                 entries.push((self.key(format_args!("{hour}/s/{slot}")), entry.encode_to_vec()));
-                entries.push((marker.clone(), alloc::vec![1]));
+                entries.push((marker.clone(), vec![1]));
             }
         }
+        Ok(entries)
+    }
 
-        for sym in symbols {
-            let hour = sym.timestamp_ms.div_euclid(HOUR_MS);
-            push_value(&mut entries, self.key(format_args!("{hour}/y/{:032x}", sym.hash)), &sym.bytes);
+    /// Folds the newest rollup before `upto` and the slots after it into
+    /// rollup `upto`, then deletes what it replaced. Gives up (leaving
+    /// everything as it was) when a slot is still being written. A `last`
+    /// rollup (a count that is not a multiple of [`COMPACT_EVERY`]) is named
+    /// by the hour's `f` key, as readers cannot guess it.
+    fn compact(&self, hour: i64, id: u64, upto: u64, last: bool) -> Result<()> {
+        let base = self.newest_rollups(&[(hour, id, upto - 1)])?[0];
+        let slot_keys: Vec<String> = (base..upto).map(|j| self.series_key(hour, id, format_args!("{j}"))).collect();
+        let slots = self.get_values(slot_keys.clone())?;
+        if slots.iter().any(Option::is_none) {
+            return Ok(());
         }
-        for (w, &(hour, id)) in writes.into_iter().zip(&placed) {
-            let slot = self.kv.increment(&self.key(format_args!("{hour}/{id:016x}/n")), 1)? - 1;
-            let key = self.key(format_args!("{hour}/{id:016x}/{slot}"));
-            let mut value = Vec::with_capacity(16 + w.profiles.len());
-            value.extend_from_slice(&w.symbols.to_le_bytes());
-            value.extend_from_slice(&w.profiles);
-            push_value(&mut entries, key, &value);
+        let (mut merger, mut summary, mut totals, mut frames) = if base == 0 {
+            (SymbolMerger::new(Segment::default()), Vec::new(), Totals::default(), Vec::new())
+        } else {
+            let parts = self.get_values(self.rollup_keys(hour, id, base).into())?;
+            let [Some(t), Some(y), Some(p)] = <[_; 3]>::try_from(parts).expect("three parts") else {
+                return Ok(());
+            };
+            let mut symbols = Segment::decode_bytes(&inflate(&y)?)?;
+            let summary = symbols.profiles.pop().map(|p| dense_values(&[p])).unwrap_or_default();
+            (SymbolMerger::new(symbols), summary, decode_totals(&t)?, p)
+        };
+
+        let mut profiles = Vec::new();
+        for slot in slots.into_iter().flatten() {
+            let (new, symbols) = decode_slot(&slot, true)?;
+            let nodes = merger.add(&symbols.unwrap_or_default());
+            for mut p in new {
+                for stack in &mut p.stacks {
+                    *stack = nodes.get(*stack as usize).copied().unwrap_or(0);
+                }
+                add_dense(&mut summary, &p);
+                totals.timestamps_ms.push(p.timestamp_ms);
+                totals.totals.push(p.total);
+                profiles.push(p);
+            }
         }
-        // Symbols, segments and series entries land together: a reader that
-        // finds a series in the log finds its data.
+        let first_ms = totals.timestamps_ms.iter().copied().min().unwrap_or(0);
+        let mut symbols = merger.finish();
+        symbols.profiles.push(sparse_profile(&summary, first_ms));
+        encode_frame(&mut frames, profiles);
+
+        let [t, y, p] = self.rollup_keys(hour, id, upto);
+        let mut entries = Vec::new();
+        push_value(&mut entries, y, &deflate(&symbols.encode_to_vec()));
+        push_value(&mut entries, p, &frames);
         self.kv.set_many(entries)?;
-        Ok(())
+        // `t` (and `f`) last: a reader trusts a rollup once its `t` exists.
+        let mut entries = Vec::new();
+        push_value(&mut entries, t, &deflate(&totals.encode_to_vec()));
+        if last {
+            entries.push((self.series_key(hour, id, format_args!("f")), upto.to_le_bytes().to_vec()));
+        }
+        self.kv.set_many(entries)?;
+
+        // The old `t` goes first, so no reader picks a rollup whose other
+        // parts are being deleted without a newer one to turn to.
+        let mut stale = slot_keys;
+        if base > 0 {
+            let [t, y, p] = self.rollup_keys(hour, id, base);
+            self.delete_values(vec![t])?;
+            stale.extend([y, p]);
+        }
+        self.delete_values(stale)
+    }
+
+    /// For each (hour, series, slots), the newest rollup covering at most
+    /// that many slots (0 = none): multiples of [`COMPACT_EVERY`] probed by
+    /// their `t` key, and the hour's last rollup named by `f`.
+    fn newest_rollups(&self, of: &[(i64, u64, u64)]) -> Result<Vec<u64>> {
+        let mut probes: Vec<(usize, Option<u64>, String)> = Vec::new();
+        for (i, &(hour, id, slots)) in of.iter().enumerate() {
+            for m in (COMPACT_EVERY..=slots).step_by(COMPACT_EVERY as usize) {
+                probes.push((i, Some(m), self.series_key(hour, id, format_args!("r/{m}/t"))));
+            }
+            if slots > 0 {
+                probes.push((i, None, self.series_key(hour, id, format_args!("f"))));
+            }
+        }
+        let mut newest = vec![0u64; of.len()];
+        for batch in probes.chunks(READ_BATCH) {
+            let keys: Vec<String> = batch.iter().map(|(_, _, k)| k.clone()).collect();
+            for ((i, m, _), found) in batch.iter().zip(self.kv.get_many(&keys)?) {
+                let Some(found) = found else { continue };
+                let m = match m {
+                    Some(m) => *m,
+                    None => found.try_into().map(u64::from_le_bytes).map_err(|_| Error::Corrupt("bad f key".into()))?,
+                };
+                if m <= of[*i].2 {
+                    newest[*i] = newest[*i].max(m);
+                }
+            }
+        }
+        Ok(newest)
     }
 
     /// Every series with data in the hours overlapping `[start_ms, end_ms)`.
@@ -199,69 +357,213 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
         Ok(out)
     }
 
-    /// Calls `f` with every stored segment of the given series, one at a
-    /// time: the symbols it refers to and its profiles.
+    /// Calls `f` with the profiles of the given series that may lie in
+    /// `[start_ms, end_ms)`, a segment at a time: its symbols and profiles
+    /// (callers still filter profiles by time). With [`Detail::Merged`],
+    /// profiles compacted together whose times all lie in the window arrive
+    /// pre-summed as one profile.
     pub fn for_each_segment(
         &self,
         series: &[SeriesRef],
-        mut f: impl FnMut(&SeriesRef, &Segment, Vec<StoredProfile>) -> Result<()>,
+        (start_ms, end_ms): (i64, i64),
+        detail: Detail,
+        mut f: impl FnMut(&SeriesRef, &Segment, &[StoredProfile]) -> Result<()>,
     ) -> Result<()> {
-        // Symbols are fetched once per batch of segments that share them;
-        // dropping the cache with the batch keeps memory bounded.
-        self.read_segments(series, |segments| {
-            let mut wanted: Vec<(i64, u128)> = segments.iter().map(|(i, hash, _)| (series[*i].hour, *hash)).collect();
-            wanted.sort_unstable();
-            wanted.dedup();
-            let names = wanted.iter().map(|(h, hash)| self.key(format_args!("{h}/y/{hash:032x}"))).collect();
-            let mut symbols: HashMap<(i64, u128), Segment> = HashMap::with_capacity(wanted.len());
-            for (id, value) in wanted.into_iter().zip(self.get_values(names)?) {
-                let value = value.ok_or_else(|| Error::Corrupt(format!("symbols {:032x} missing", id.1)))?;
-                symbols.insert(id, Segment::decode_bytes(&value)?);
-            }
-            for (i, hash, profiles) in segments {
-                f(&series[i], &symbols[&(series[i].hour, hash)], profiles)?;
-            }
-            Ok(())
-        })
-    }
-
-    /// Like [`Self::for_each_segment`] for callers that need no symbols
-    /// (totals over time), which are then not read at all.
-    pub fn for_each_profiles(
-        &self,
-        series: &[SeriesRef],
-        mut f: impl FnMut(&SeriesRef, Vec<StoredProfile>) -> Result<()>,
-    ) -> Result<()> {
-        self.read_segments(series, |segments| {
-            segments.into_iter().try_for_each(|(i, _, profiles)| f(&series[i], profiles))
-        })
-    }
-
-    /// Reads the segment logs of `series` in batches of [`READ_BATCH`] keys;
-    /// `f` gets each batch as (series index, symbols hash, profiles).
-    fn read_segments(
-        &self,
-        series: &[SeriesRef],
-        mut f: impl FnMut(Vec<(usize, u128, Vec<StoredProfile>)>) -> Result<()>,
-    ) -> Result<()> {
-        let mut keys: Vec<(usize, String)> = Vec::new();
-        for (i, s) in series.iter().enumerate() {
-            let n = self.kv.increment(&self.key(format_args!("{}/{:016x}/n", s.hour, s.id)), 0)?;
-            keys.extend((0..n).map(|j| (i, self.key(format_args!("{}/{:016x}/{j}", s.hour, s.id)))));
-        }
-        for batch in keys.chunks(READ_BATCH) {
-            let values = self.get_values(batch.iter().map(|(_, k)| k.clone()).collect())?;
-            let mut segments = Vec::new();
-            for ((i, key), value) in batch.iter().zip(values) {
-                let Some(value) = value else { continue };
-                if value.len() < 16 {
-                    return Err(Error::Corrupt(format!("segment {key}: too short")));
+        let merged = detail == Detail::Merged;
+        let inside = |times: &[i64]| times.iter().all(|&t| t >= start_ms && t < end_ms);
+        self.read(
+            series,
+            true,
+            |i, part| match part {
+                Part::Slot { profiles, symbols } => f(&series[i], &symbols.unwrap_or_default(), &profiles),
+                Part::Rollup { totals, symbols, profiles } => {
+                    let symbols = symbols.ok_or_else(|| Error::Corrupt("rollup read without symbols".into()))?;
+                    let mut symbols = Segment::decode_bytes(&inflate(&symbols)?)?;
+                    let summary = symbols.profiles.pop().unwrap_or_default();
+                    if merged && inside(&totals.timestamps_ms) {
+                        return f(&series[i], &symbols, core::slice::from_ref(&summary));
+                    }
+                    let profiles =
+                        decode_frames(&profiles.unwrap_or_default(), |first, last| merged && inside(&[first, last]))?;
+                    f(&series[i], &symbols, &profiles)
                 }
-                let hash = u128::from_le_bytes(value[..16].try_into().expect("16 bytes"));
-                segments.push((*i, hash, Segment::decode_bytes(&value[16..])?.profiles));
-            }
-            f(segments)?;
+            },
+            |totals| !merged || !inside(&totals.timestamps_ms),
+        )
+    }
+
+    /// Calls `f` with the index in `series`, time and total of every stored
+    /// profile of the given series; reads no symbols.
+    pub fn for_each_total(&self, series: &[SeriesRef], mut f: impl FnMut(usize, i64, i64)) -> Result<()> {
+        self.read(
+            series,
+            false,
+            |i, part| {
+                match part {
+                    Part::Slot { profiles, .. } => profiles.iter().for_each(|p| f(i, p.timestamp_ms, p.total)),
+                    Part::Rollup { totals, .. } => {
+                        totals.timestamps_ms.iter().zip(&totals.totals).for_each(|(&t, &v)| f(i, t, v))
+                    }
+                }
+                Ok(())
+            },
+            |_| false,
+        )
+    }
+
+    /// Resolves every series-hour to its newest rollup and later slots, and
+    /// hands each to `f`. Rollup symbols are fetched when `symbols`; their
+    /// profile frames when `frames(totals)` says so.
+    fn read(
+        &self,
+        series: &[SeriesRef],
+        symbols: bool,
+        mut f: impl FnMut(usize, Part) -> Result<()>,
+        frames: impl Fn(&Totals) -> bool,
+    ) -> Result<()> {
+        let mut counts = Vec::with_capacity(series.len());
+        for s in series {
+            counts.push((s.hour, s.id, self.kv.increment(&self.series_key(s.hour, s.id, format_args!("n")), 0)?));
         }
+        let rollups = self.newest_rollups(&counts)?;
+        let mut layouts: Vec<Layout> = (0..series.len())
+            .map(|i| Layout { series: i, rollup: rollups[i], slots: counts[i].2 })
+            .filter(|l| l.slots > 0)
+            .collect();
+        let mut retries = 0;
+        while !layouts.is_empty() {
+            let mut stale = Vec::new();
+            for group in layouts.chunks(ROLLUP_BATCH) {
+                stale.extend(self.read_group(series, group, symbols, &mut f, &frames)?);
+            }
+            // A compaction replaced what some layouts expected: re-resolve
+            // those series-hours; what `f` already saw of them was only whole
+            // parts that the newer rollup does not repeat.
+            retries += 1;
+            if retries > READ_RETRIES && !stale.is_empty() {
+                return Err(Error::Store(crate::kv::StoreError("series changed too often while reading".into())));
+            }
+            layouts = stale;
+        }
+        Ok(())
+    }
+
+    /// Reads one group of layouts and hands each whole one to `f`; returns,
+    /// re-resolved, those a compaction changed under the read. Nothing of a
+    /// changed layout reaches `f`, so the retry never counts twice.
+    fn read_group(
+        &self,
+        series: &[SeriesRef],
+        group: &[Layout],
+        symbols: bool,
+        f: &mut impl FnMut(usize, Part) -> Result<()>,
+        frames: &impl Fn(&Totals) -> bool,
+    ) -> Result<Vec<Layout>> {
+        let key = |l: &Layout, rest: core::fmt::Arguments<'_>| {
+            let s = &series[l.series];
+            self.series_key(s.hour, s.id, rest)
+        };
+        let mut stale: Vec<&Layout> = Vec::new();
+
+        // Rollup parts: `t` first, then `y` and `p` as needed.
+        let with_rollup: Vec<&Layout> = group.iter().filter(|l| l.rollup > 0).collect();
+        let keys = with_rollup.iter().map(|l| key(l, format_args!("r/{}/t", l.rollup))).collect();
+        let mut rollups: Vec<(&Layout, Totals)> = Vec::new();
+        for (l, t) in with_rollup.into_iter().zip(self.get_values(keys)?) {
+            match t {
+                None => stale.push(l),
+                Some(t) => rollups.push((l, decode_totals(&t)?)),
+            }
+        }
+        let mut wanted: Vec<String> = Vec::new();
+        for (l, totals) in &rollups {
+            if symbols {
+                wanted.push(key(l, format_args!("r/{}/y", l.rollup)));
+                if frames(totals) {
+                    wanted.push(key(l, format_args!("r/{}/p", l.rollup)));
+                }
+            }
+        }
+        let mut values = self.get_values(wanted)?.into_iter();
+        let mut parts: HashMap<usize, Part> = HashMap::new();
+        for (l, totals) in rollups {
+            let y = if symbols { Some(values.next().flatten()) } else { None };
+            let p = if symbols && frames(&totals) { Some(values.next().flatten()) } else { None };
+            if matches!(y, Some(None)) || matches!(p, Some(None)) {
+                stale.push(l);
+                continue;
+            }
+            parts.insert(l.series, Part::Rollup { totals, symbols: y.flatten(), profiles: p.flatten() });
+        }
+
+        // Slots after each rollup. A missing slot is still being written, or
+        // a newer rollup took it.
+        let stale_series: HashSet<usize> = stale.iter().map(|l| l.series).collect();
+        let mut slot_keys: Vec<(&Layout, String)> = Vec::new();
+        for l in group.iter().filter(|l| !stale_series.contains(&l.series)) {
+            slot_keys.extend((l.rollup..l.slots).map(|j| (l, key(l, format_args!("{j}")))));
+        }
+        let mut slots: Vec<(&Layout, Part)> = Vec::new();
+        let mut gaps: Vec<&Layout> = Vec::new();
+        for batch in slot_keys.chunks(READ_BATCH) {
+            let values = self.get_values(batch.iter().map(|(_, k)| k.clone()).collect())?;
+            for ((l, _), value) in batch.iter().zip(values) {
+                match value {
+                    Some(v) => {
+                        let (profiles, symbols) = decode_slot(&v, symbols)?;
+                        slots.push((l, Part::Slot { profiles, symbols }));
+                    }
+                    None if gaps.last().is_none_or(|g| g.series != l.series) => gaps.push(l),
+                    None => {}
+                }
+            }
+        }
+        let probe: Vec<(i64, u64, u64)> = gaps.iter().map(|l| self.place(series, l)).collect();
+        for (l, newest) in gaps.into_iter().zip(self.newest_rollups(&probe)?) {
+            if newest > l.rollup {
+                stale.push(l);
+            }
+        }
+
+        let stale_series: HashSet<usize> = stale.iter().map(|l| l.series).collect();
+        for l in group.iter().filter(|l| !stale_series.contains(&l.series)) {
+            if let Some(part) = parts.remove(&l.series) {
+                f(l.series, part)?;
+            }
+        }
+        for (l, part) in slots.into_iter().filter(|(l, _)| !stale_series.contains(&l.series)) {
+            f(l.series, part)?;
+        }
+        let probe: Vec<(i64, u64, u64)> = stale.iter().map(|l| self.place(series, l)).collect();
+        let newest = self.newest_rollups(&probe)?;
+        Ok(stale
+            .into_iter()
+            .zip(newest)
+            .map(|(l, rollup)| Layout { series: l.series, rollup, slots: l.slots })
+            .collect())
+    }
+
+    fn place(&self, series: &[SeriesRef], l: &Layout) -> (i64, u64, u64) {
+        (series[l.series].hour, series[l.series].id, l.slots)
+    }
+
+    /// The `t`, `y` and `p` keys of rollup `m`.
+    fn rollup_keys(&self, hour: i64, id: u64, m: u64) -> [String; 3] {
+        ["t", "y", "p"].map(|part| self.series_key(hour, id, format_args!("r/{m}/{part}")))
+    }
+
+    /// Deletes values and the chunks of chunked ones.
+    fn delete_values(&self, keys: Vec<String>) -> Result<()> {
+        let mut all = Vec::with_capacity(keys.len());
+        for (key, value) in keys.iter().zip(self.kv.get_many(&keys)?) {
+            if let Some(v) = value
+                && v.first() == Some(&TAG_CHUNKED)
+            {
+                all.extend((0..chunk_count(key, &v[1..])?).map(|c| format!("{key}.{c}")));
+            }
+        }
+        all.extend(keys);
+        self.kv.delete_many(&all)?;
         Ok(())
     }
 
@@ -277,7 +579,7 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
                         v.remove(0);
                         Some(v)
                     }
-                    Some(&TAG_CHUNKED) => Some(self.read_chunks(key, &v[1..])?),
+                    Some(&TAG_CHUNKED) => self.read_chunks(key, &v[1..])?,
                     _ => return Err(Error::Corrupt(format!("value {key}: unknown tag"))),
                 },
             });
@@ -285,14 +587,19 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
         Ok(out)
     }
 
-    fn read_chunks(&self, key: &str, count: &[u8]) -> Result<Vec<u8>> {
-        let count: [u8; 4] = count.try_into().map_err(|_| Error::Corrupt(format!("value {key}: bad manifest")))?;
-        let names: Vec<String> = (0..u32::from_le_bytes(count)).map(|c| format!("{key}.{c}")).collect();
+    /// A chunked value; `None` when a chunk is gone (deleted meanwhile).
+    fn read_chunks(&self, key: &str, count: &[u8]) -> Result<Option<Vec<u8>>> {
+        let names: Vec<String> = (0..chunk_count(key, count)?).map(|c| format!("{key}.{c}")).collect();
         let mut bytes = Vec::new();
         for chunk in self.kv.get_many(&names)? {
-            bytes.extend(chunk.ok_or_else(|| Error::Corrupt(format!("value {key}: missing chunk")))?);
+            let Some(chunk) = chunk else { return Ok(None) };
+            bytes.extend(chunk);
         }
-        Ok(bytes)
+        Ok(Some(bytes))
+    }
+
+    fn series_key(&self, hour: i64, id: u64, rest: core::fmt::Arguments<'_>) -> String {
+        self.key(format_args!("{hour}/{id:016x}/{rest}"))
     }
 
     fn key(&self, rest: core::fmt::Arguments<'_>) -> String {
@@ -300,6 +607,119 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
         debug_assert!(key.len() <= MAX_KEY_LEN, "key too long: {key}");
         key
     }
+}
+
+/// One piece of a series-hour as a reader gets it.
+enum Part {
+    /// Symbols when they were asked for.
+    Slot { profiles: Vec<StoredProfile>, symbols: Option<Segment> },
+    /// Deflated `y` and `p` parts, when they were read.
+    Rollup { totals: Totals, symbols: Option<Vec<u8>>, profiles: Option<Vec<u8>> },
+}
+
+fn chunk_count(key: &str, manifest: &[u8]) -> Result<u32> {
+    let count: [u8; 4] = manifest.try_into().map_err(|_| Error::Corrupt(format!("value {key}: bad manifest")))?;
+    Ok(u32::from_le_bytes(count))
+}
+
+fn deflate(bytes: &[u8]) -> Vec<u8> {
+    miniz_oxide::deflate::compress_to_vec(bytes, DEFLATE_LEVEL)
+}
+
+fn inflate(bytes: &[u8]) -> Result<Vec<u8>> {
+    miniz_oxide::inflate::decompress_to_vec_with_limit(bytes, MAX_PART_LEN)
+        .map_err(|e| Error::Corrupt(format!("rollup part: {e}")))
+}
+
+fn decode_totals(t: &[u8]) -> Result<Totals> {
+    Totals::decode(&inflate(t)?[..]).map_err(|e| Error::Corrupt(format!("rollup totals: {e}")))
+}
+
+/// A slot: the profile segment's length, the profile segment, the symbols.
+fn encode_slot(w: &SeriesWrite) -> Vec<u8> {
+    let mut slot = Vec::with_capacity(4 + w.profile.len() + w.symbols.len());
+    slot.extend_from_slice(&(w.profile.len() as u32).to_le_bytes());
+    slot.extend_from_slice(&w.profile);
+    slot.extend_from_slice(&w.symbols);
+    slot
+}
+
+/// A slot's profiles, and its symbols when `symbols`.
+fn decode_slot(slot: &[u8], symbols: bool) -> Result<(Vec<StoredProfile>, Option<Segment>)> {
+    let (profile, rest) = split_prefixed(slot).ok_or_else(|| Error::Corrupt("slot: truncated".into()))?;
+    let profiles = Segment::decode_bytes(profile)?.profiles;
+    Ok((profiles, if symbols { Some(Segment::decode_bytes(rest)?) } else { None }))
+}
+
+/// Splits a u32-length-prefixed piece off the front of `bytes`.
+fn split_prefixed(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = bytes.split_at_checked(4)?;
+    rest.split_at_checked(u32::from_le_bytes(len.try_into().ok()?) as usize)
+}
+
+/// Appends one compaction's profiles to a `p` part as a frame: its time
+/// span, the deflated sum of its profiles, the deflated profiles. A query
+/// whose window covers the frame reads only the sum.
+fn encode_frame(frames: &mut Vec<u8>, profiles: Vec<StoredProfile>) {
+    let first = profiles.iter().map(|p| p.timestamp_ms).min().unwrap_or(0);
+    let last = profiles.iter().map(|p| p.timestamp_ms).max().unwrap_or(0);
+    let sum = deflate(
+        &Segment { profiles: vec![sparse_profile(&dense_values(&profiles), first)], ..Default::default() }
+            .encode_to_vec(),
+    );
+    let all = deflate(&Segment { profiles, ..Default::default() }.encode_to_vec());
+    let len = 16 + 4 + sum.len() + all.len();
+    frames.extend_from_slice(&(len as u32).to_le_bytes());
+    frames.extend_from_slice(&first.to_le_bytes());
+    frames.extend_from_slice(&last.to_le_bytes());
+    frames.extend_from_slice(&(sum.len() as u32).to_le_bytes());
+    frames.extend_from_slice(&sum);
+    frames.extend_from_slice(&all);
+}
+
+/// The profiles of a `p` part; a frame for which `summed(first, last)` holds
+/// contributes its sum instead of its profiles.
+fn decode_frames(mut frames: &[u8], summed: impl Fn(i64, i64) -> bool) -> Result<Vec<StoredProfile>> {
+    let corrupt = || Error::Corrupt("rollup frame".into());
+    let mut profiles = Vec::new();
+    while !frames.is_empty() {
+        let (frame, rest) = split_prefixed(frames).ok_or_else(corrupt)?;
+        let (span, frame) = frame.split_at_checked(16).ok_or_else(corrupt)?;
+        let first = i64::from_le_bytes(span[..8].try_into().expect("8 bytes"));
+        let last = i64::from_le_bytes(span[8..].try_into().expect("8 bytes"));
+        let (sum, all) = split_prefixed(frame).ok_or_else(corrupt)?;
+        let part = if summed(first, last) { sum } else { all };
+        profiles.extend(Segment::decode_bytes(&inflate(part)?)?.profiles);
+        frames = rest;
+    }
+    Ok(profiles)
+}
+
+/// The summed values per stack node of `profiles`, indexed by node.
+fn dense_values(profiles: &[StoredProfile]) -> Vec<i64> {
+    let mut dense = Vec::new();
+    profiles.iter().for_each(|p| add_dense(&mut dense, p));
+    dense
+}
+
+fn add_dense(dense: &mut Vec<i64>, p: &StoredProfile) {
+    for (&stack, &value) in p.stacks.iter().zip(&p.values) {
+        if dense.len() <= stack as usize {
+            dense.resize(stack as usize + 1, 0);
+        }
+        dense[stack as usize] += value;
+    }
+}
+
+/// The inverse of [`dense_values`]: one sample per non-zero node.
+fn sparse_profile(dense: &[i64], timestamp_ms: i64) -> StoredProfile {
+    let mut p = StoredProfile { timestamp_ms, ..Default::default() };
+    for (node, &value) in dense.iter().enumerate().filter(|(_, v)| **v != 0) {
+        p.stacks.push(node as u32);
+        p.values.push(value);
+        p.total += value;
+    }
+    p
 }
 
 /// Stores `value` under `key` behind its tag, split into chunks when over the
@@ -370,6 +790,14 @@ impl KvStore for MemoryStore {
         Ok(())
     }
 
+    fn delete_many(&self, keys: &[String]) -> Result<(), crate::kv::StoreError> {
+        let mut map = self.map.borrow_mut();
+        for k in keys {
+            map.remove(k);
+        }
+        Ok(())
+    }
+
     fn increment(&self, key: &str, delta: u64) -> Result<u64, crate::kv::StoreError> {
         let mut map = self.map.borrow_mut();
         let current = map.get(key).map_or(0, |v| u64::from_le_bytes(v[..8].try_into().unwrap()));
@@ -383,35 +811,56 @@ impl KvStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::vec;
+    use crate::segment::SegmentBuilder;
+    use alloc::string::ToString;
 
     fn labels(service: &str) -> Labels {
         Labels::from_pairs([("__name__", "process_cpu"), ("service_name", service)])
     }
 
-    /// A batch of one series whose symbols are `symbols` strings and whose
-    /// profile is marked by `marker`.
-    fn batch(service: &str, timestamp_ms: i64, symbols: &[&str], marker: i64) -> Batch {
-        let sym = Segment { strings: symbols.iter().map(|s| (*s).into()).collect(), ..Default::default() };
-        let bytes = sym.encode_to_vec();
-        let hash = symbols_hash(&bytes);
-        let profile = StoredProfile { timestamp_ms, total: marker, ..Default::default() };
+    /// A batch of one series: a profile of one sample `root;leaf` worth
+    /// `value`, whose function names are `root` and `leaf`.
+    fn batch(service: &str, timestamp_ms: i64, leaf: &str, value: i64) -> Batch {
+        let mut p = crate::pprof::tests::sample_profile();
+        p.string_table[6] = leaf.to_string();
+        let mut b = SegmentBuilder::new(&p, 100);
+        let stack = b.add_stack(&p.sample[0]).unwrap();
+        let segment = b.finish();
+        let profile = StoredProfile {
+            timestamp_ms,
+            total: value,
+            stacks: vec![stack],
+            values: vec![value],
+            ..Default::default()
+        };
+        let profile = Segment { profiles: vec![profile], ..Default::default() }.encode_to_vec();
         Batch {
-            symbols: vec![SymbolsWrite { timestamp_ms, hash, bytes }],
             series: vec![SeriesWrite {
                 labels: labels(service),
                 timestamp_ms,
-                symbols: hash,
-                profiles: Segment { profiles: vec![profile], ..Default::default() }.encode_to_vec(),
+                symbols: segment.encode_to_vec(),
+                profile,
             }],
         }
     }
 
-    fn read_all(store: &Storage<'_, MemoryStore>, series: &[SeriesRef]) -> Vec<(String, String, i64)> {
+    /// (service, leaf function, time, total) of every profile read.
+    fn read_all(
+        store: &Storage<'_, MemoryStore>,
+        series: &[SeriesRef],
+        detail: Detail,
+    ) -> Vec<(String, String, i64, i64)> {
         let mut seen = Vec::new();
         store
-            .for_each_segment(series, |s, symbols, profiles| {
-                seen.push((s.labels.get("service_name").unwrap().into(), symbols.strings.concat(), profiles[0].total));
+            .for_each_segment(series, (i64::MIN, i64::MAX), detail, |s, symbols, profiles| {
+                for p in profiles {
+                    for &node in &p.stacks {
+                        let loc = &symbols.locations[symbols.stack_locations[node as usize - 1] as usize - 1];
+                        let f = &symbols.functions[loc.line[0].function_id as usize - 1];
+                        let name = symbols.strings[f.name as usize].clone();
+                        seen.push((s.labels.get("service_name").unwrap().into(), name, p.timestamp_ms, p.total));
+                    }
+                }
                 Ok(())
             })
             .unwrap();
@@ -419,15 +868,21 @@ mod tests {
         seen
     }
 
+    fn keys(kv: &MemoryStore) -> Vec<String> {
+        let mut keys: Vec<String> = kv.map.borrow().keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
     #[test]
     fn written_series_and_segments_are_found_by_hour() {
         let kv = MemoryStore::default();
         let store = Storage::new(&kv, "anonymous");
         let t = 10 * HOUR_MS + 5;
-        let mut first = batch("a", t, &["", "x"], 1);
-        first.extend(batch("b", t + HOUR_MS, &["", "y"], 2));
+        let mut first = batch("a", t, "x", 1);
+        first.extend(batch("b", t + HOUR_MS, "y", 2));
         store.write(first).unwrap();
-        store.write(batch("a", t + 1, &["", "x"], 3)).unwrap();
+        store.write(batch("a", t + 1, "x", 3)).unwrap();
 
         let first_hour = store.series(t, t + 10).unwrap();
         assert_eq!(first_hour.len(), 1);
@@ -435,8 +890,12 @@ mod tests {
         let both = store.series(t, t + HOUR_MS).unwrap();
         assert_eq!(both.len(), 2);
         assert_eq!(
-            read_all(&store, &both),
-            [("a".into(), "x".into(), 1), ("a".into(), "x".into(), 3), ("b".into(), "y".into(), 2)]
+            read_all(&store, &both, Detail::Profiles),
+            [
+                ("a".into(), "x".into(), t, 1),
+                ("a".into(), "x".into(), t + 1, 3),
+                ("b".into(), "y".into(), t + HOUR_MS, 2)
+            ]
         );
         // Another tenant sees nothing.
         assert!(Storage::new(&kv, "other").series(t, t + HOUR_MS).unwrap().is_empty());
@@ -447,9 +906,115 @@ mod tests {
         let kv = MemoryStore::default();
         let store = Storage::new(&kv, "t");
         let big: String = (0..2_500_000u32).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
-        store.write(batch("a", 0, &["", &big], 7)).unwrap();
+        store.write(batch("a", 0, &big, 7)).unwrap();
         let series = store.series(0, 1).unwrap();
-        assert_eq!(read_all(&store, &series), [("a".into(), big, 7)]);
+        assert_eq!(read_all(&store, &series, Detail::Profiles), [("a".into(), big, 0, 7)]);
+    }
+
+    #[test]
+    fn compaction_keeps_every_profile_once_and_drops_the_slots() {
+        let kv = MemoryStore::default();
+        let store = Storage::new(&kv, "t");
+        let n = 2 * COMPACT_EVERY as i64 + 3;
+        for i in 0..n {
+            store.write(batch("a", i, if i % 2 == 0 { "even" } else { "odd" }, i + 1)).unwrap();
+        }
+        let keys = keys(&kv);
+        let slot_keys =
+            keys.iter().filter(|k| !k.contains("/s/") && k.rsplit('/').next().unwrap().parse::<u64>().is_ok()).count();
+        assert_eq!(slot_keys, 3, "only the slots after the last compaction stay: {keys:?}");
+        assert_eq!(keys.iter().filter(|k| k.contains("/r/")).count(), 3, "one rollup of three parts: {keys:?}");
+
+        let series = store.series(0, n).unwrap();
+        let all = read_all(&store, &series, Detail::Profiles);
+        let expected: Vec<_> = (0..n)
+            .map(|i| ("a".to_string(), (if i % 2 == 0 { "even" } else { "odd" }).to_string(), i, i + 1))
+            .collect();
+        let mut expected = expected;
+        expected.sort();
+        assert_eq!(all, expected);
+
+        // Merged: the rollup arrives summed, the later slots one by one.
+        let merged = read_all(&store, &series, Detail::Merged);
+        let rollup_sum: i64 = (1..=2 * COMPACT_EVERY as i64).sum();
+        let merged_total: i64 = merged.iter().filter(|m| m.2 == 0).map(|m| m.3).collect::<Vec<_>>()[0];
+        assert_eq!(merged_total, rollup_sum);
+        assert_eq!(merged.len(), 2 + 3, "two leaf functions in the summary, three slots");
+
+        let mut totals = Vec::new();
+        store.for_each_total(&series, |_, t, v| totals.push((t, v))).unwrap();
+        totals.sort();
+        assert_eq!(totals, (0..n).map(|i| (i, i + 1)).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_compaction_that_stopped_before_deleting_counts_nothing_twice() {
+        let kv = MemoryStore::default();
+        let store = Storage::new(&kv, "t");
+        for i in 0..COMPACT_EVERY as i64 - 1 {
+            store.write(batch("a", i, "f", 1)).unwrap();
+        }
+        // Keep the slots the compaction is about to delete, then put them
+        // back as if it had crashed before deleting.
+        let before = kv.map.borrow().clone();
+        store.write(batch("a", 99, "f", 1)).unwrap();
+        for (k, v) in before {
+            kv.map.borrow_mut().entry(k).or_insert(v);
+        }
+        let series = store.series(0, 100).unwrap();
+        let mut total = 0;
+        store.for_each_total(&series, |_, _, v| total += v).unwrap();
+        assert_eq!(total, COMPACT_EVERY as i64);
+    }
+
+    #[test]
+    fn a_slot_still_being_written_is_skipped_and_blocks_compaction() {
+        let kv = MemoryStore::default();
+        let store = Storage::new(&kv, "t");
+        // A writer took slot 0 and has not written it yet.
+        let s = series_id(&labels("a"));
+        store.write(batch("a", 0, "f", 1)).unwrap();
+        let slot0 = format!("k1/t/0/{s:016x}/0");
+        let pending = kv.map.borrow_mut().remove(&slot0).unwrap();
+        for i in 1..COMPACT_EVERY as i64 {
+            store.write(batch("a", i, "f", 1)).unwrap();
+        }
+        assert!(keys(&kv).iter().all(|k| !k.contains("/r/")), "no rollup over a missing slot");
+        let series = store.series(0, 100).unwrap();
+        let mut total = 0;
+        store.for_each_total(&series, |_, _, v| total += v).unwrap();
+        assert_eq!(total, COMPACT_EVERY as i64 - 1);
+        // The late slot lands; the next compaction takes everything.
+        kv.map.borrow_mut().insert(slot0, pending);
+        for i in 0..COMPACT_EVERY as i64 {
+            store.write(batch("a", 100 + i, "f", 1)).unwrap();
+        }
+        let mut total = 0;
+        store.for_each_total(&series, |_, _, v| total += v).unwrap();
+        assert_eq!(total, 2 * COMPACT_EVERY as i64);
+        assert_eq!(keys(&kv).iter().filter(|k| k.contains("/r/")).count(), 3);
+    }
+
+    #[test]
+    fn the_first_write_of_an_hour_compacts_the_previous_hour() {
+        let kv = MemoryStore::default();
+        let store = Storage::new(&kv, "t");
+        for i in 0..3 {
+            store.write(batch("a", i, "f", 1)).unwrap();
+        }
+        store.write(batch("a", HOUR_MS, "f", 10)).unwrap();
+        let hour0: Vec<String> =
+            keys(&kv).into_iter().filter(|k| k.starts_with("k1/t/0/") && !k.contains("/s/")).collect();
+        assert!(hour0.iter().any(|k| k.ends_with("/r/3/t")) && hour0.iter().any(|k| k.ends_with("/f")), "{hour0:?}");
+        assert!(!hour0.iter().any(|k| k.ends_with("/0")), "slots compacted: {hour0:?}");
+        // A late write to the finished hour is still read, once.
+        store.write(batch("a", 5, "f", 100)).unwrap();
+        let series = store.series(0, 2 * HOUR_MS).unwrap();
+        let mut total = 0;
+        store.for_each_total(&series, |_, _, v| total += v).unwrap();
+        assert_eq!(total, 113);
+        let merged: i64 = read_all(&store, &series, Detail::Merged).iter().map(|r| r.3).sum();
+        assert_eq!(merged, 113);
     }
 
     #[test]

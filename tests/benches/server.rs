@@ -94,8 +94,7 @@ fn main() {
             let raw = kiln_core::ingest::RawProfile { labels: &labels, bytes: p };
             let batch = kiln_core::ingest::prepare(&raw, now_ms, [0; 16], &limits).unwrap();
             if round == 0 {
-                stored += batch.symbols.iter().map(|s| s.bytes.len()).sum::<usize>()
-                    + batch.series.iter().map(|w| w.profiles.len()).sum::<usize>();
+                stored += batch.series.iter().map(|w| w.symbols.len() + w.profile.len()).sum::<usize>();
             }
             std::hint::black_box(batch);
         }

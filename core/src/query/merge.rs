@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::flamegraph::{flamegraph, tree_bytes};
 use crate::ingest::parse_span_id;
 use crate::kv::KvStore;
+use crate::store::Detail;
 use crate::tree::StackTree;
 
 pub fn select_merge_stacktraces<S: KvStore + ?Sized>(
@@ -121,8 +122,9 @@ pub(super) fn merge<S: KvStore + ?Sized>(
     let mut tree = StackTree::new();
     let Some((start, end)) = cx.range(req.start, req.end)? else { return Ok(tree) };
     let series = cx.select(&selector, start, end)?;
-    cx.storage.for_each_segment(&series, |_, symbols, profiles| {
-        symbols.merge_into(&profiles, &mut tree, |p| p.timestamp_ms >= start && p.timestamp_ms < end, spans);
+    let detail = if spans.is_some() { Detail::Profiles } else { Detail::Merged };
+    cx.storage.for_each_segment(&series, (start, end), detail, |_, symbols, profiles| {
+        symbols.merge_into(profiles, &mut tree, |p| p.timestamp_ms >= start && p.timestamp_ms < end, spans);
         Ok(())
     })?;
     Ok(tree)

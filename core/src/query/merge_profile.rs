@@ -15,6 +15,7 @@ use crate::kv::KvStore;
 use crate::pprof::{Function, Line, Location, Mapping, Profile, Sample, ValueType};
 use crate::profile_type::ProfileType;
 use crate::segment::{Segment, StoredProfile};
+use crate::store::Detail;
 
 pub fn select_merge_profile<S: KvStore + ?Sized>(
     cx: &Context<'_, S>,
@@ -25,8 +26,8 @@ pub fn select_merge_profile<S: KvStore + ?Sized>(
     let Some((start, end)) = cx.range(req.start, req.end)? else { return Ok(Profile::default()) };
     let series = cx.select(&selector, start, end)?;
     let mut out = PprofBuilder::default();
-    cx.storage.for_each_segment(&series, |_, symbols, profiles| {
-        out.add(symbols, &profiles, |p| p.timestamp_ms >= start && p.timestamp_ms < end);
+    cx.storage.for_each_segment(&series, (start, end), Detail::Merged, |_, symbols, profiles| {
+        out.add(symbols, profiles, |p| p.timestamp_ms >= start && p.timestamp_ms < end);
         Ok(())
     })?;
     Ok(out.finish(&profile_type, end))

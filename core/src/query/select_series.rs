@@ -33,26 +33,33 @@ pub fn select_series<S: KvStore + ?Sized>(
     // the first one at or after its time, so [start−step, end) is read.
     let mut groups: BTreeMap<GroupKey, BTreeMap<i64, (f64, u32)>> = BTreeMap::new();
     let series = cx.select(&selector, start - step, end)?;
-    cx.storage.for_each_profiles(&series, |s, profiles| {
-        let mut key: GroupKey =
-            req.group_by.iter().filter_map(|n| s.labels.get(n).map(|v| (n.clone(), v.to_string()))).collect();
-        key.sort();
-        key.dedup();
-        let buckets = groups.entry(key).or_default();
-        for p in profiles {
-            let t = p.timestamp_ms;
-            if t <= start - step || t >= end {
-                continue;
-            }
-            let bucket = start + (t - start + step - 1).div_euclid(step).max(0) * step;
-            if bucket > end {
-                continue;
-            }
-            let slot = buckets.entry(bucket).or_insert((0.0, 0));
-            slot.0 += p.total as f64;
-            slot.1 += 1;
+    // Group keys per series, computed once rather than per profile.
+    let keys: Vec<GroupKey> = series
+        .iter()
+        .map(|s| {
+            let mut key: GroupKey =
+                req.group_by.iter().filter_map(|n| s.labels.get(n).map(|v| (n.clone(), v.to_string()))).collect();
+            key.sort();
+            key.dedup();
+            key
+        })
+        .collect();
+    cx.storage.for_each_total(&series, |i, t, total| {
+        if t <= start - step || t >= end {
+            return;
         }
-        Ok(())
+        let bucket = start + (t - start + step - 1).div_euclid(step).max(0) * step;
+        if bucket > end {
+            return;
+        }
+        let key = &keys[i];
+        let buckets = match groups.get_mut(key) {
+            Some(b) => b,
+            None => groups.entry(key.clone()).or_default(),
+        };
+        let slot = buckets.entry(bucket).or_insert((0.0, 0));
+        slot.0 += total as f64;
+        slot.1 += 1;
     })?;
 
     let mut out: Vec<(f64, Series)> = groups
