@@ -16,6 +16,7 @@ use prost::Message;
 use crate::error::{Error, Result};
 use crate::kv::KvStore;
 use crate::labels::Labels;
+use crate::name_tree::NameTree;
 use crate::pprof::{self, Profile};
 use crate::profile_type::ProfileType;
 use crate::segment::{Segment, SegmentBuilder, StoredProfile};
@@ -193,7 +194,9 @@ fn split(profile: &Profile, labels: &Labels, timestamp_ms: i64, id: [u8; 16], li
             stacks.push(builder.add_stack(&profile.sample[i])?);
         }
         // Encoded once for the series of every sample type.
-        let symbols = builder.finish().encode_to_vec();
+        let symbols = builder.finish();
+        let names = NameTree::of(&symbols).encode_to_vec();
+        let symbols = symbols.encode_to_vec();
         let has_spans = samples.iter().any(|&(_, span)| span != 0);
 
         let mut base = labels.clone();
@@ -232,7 +235,13 @@ fn split(profile: &Profile, labels: &Labels, timestamp_ms: i64, id: [u8; 16], li
 
             let stored = column_values(profile, &samples, &stacks, column, has_spans, id, timestamp_ms);
             let profile = Segment { profiles: vec![stored], ..Default::default() }.encode_to_vec();
-            batch.series.push(SeriesWrite { labels: series, timestamp_ms, symbols: symbols.clone(), profile });
+            batch.series.push(SeriesWrite {
+                labels: series,
+                timestamp_ms,
+                profile,
+                names: names.clone(),
+                symbols: symbols.clone(),
+            });
         }
     }
     Ok(batch)

@@ -20,7 +20,6 @@ use prost::Message;
 
 use crate::error::{Error, Result};
 use crate::pprof::{Function, Line, Location, Mapping, Profile, Sample};
-use crate::tree::StackTree;
 
 #[derive(Clone, PartialEq, Message)]
 pub struct Segment {
@@ -71,71 +70,44 @@ impl Segment {
         Segment::decode(bytes).map_err(|e| Error::Corrupt(alloc::format!("segment: {e}")))
     }
 
-    /// The summed value per stack node (index 0 = empty stack) of the samples
-    /// of the `profiles` that `keep` accepts, whose stacks refer to this
-    /// segment's symbols; with `spans`, only samples of those span ids count.
-    /// `None` when no sample counted.
+    /// [`node_values`] over this segment's stack nodes.
     pub fn node_values(
         &self,
         profiles: &[StoredProfile],
-        mut keep: impl FnMut(&StoredProfile) -> bool,
-        spans: Option<&FastSet<u64>>,
-    ) -> Option<Vec<i64>> {
-        let mut node_values = vec![0i64; self.stack_parents.len() + 1];
-        let mut any = false;
-        for p in profiles.iter().filter(|p| keep(p)) {
-            for (i, (&node, &value)) in p.stacks.iter().zip(&p.values).enumerate() {
-                if let Some(spans) = spans {
-                    let span = p.span_ids.get(i).copied().unwrap_or(0);
-                    if span == 0 || !spans.contains(&span) {
-                        continue;
-                    }
-                }
-                if let Some(slot) = node_values.get_mut(node as usize) {
-                    *slot += value;
-                    any = true;
-                }
-            }
-        }
-        any.then_some(node_values)
-    }
-
-    /// Adds the samples [`Self::node_values`] selects into `tree`, merging
-    /// frames by function name.
-    pub fn merge_into(
-        &self,
-        profiles: &[StoredProfile],
-        tree: &mut StackTree,
         keep: impl FnMut(&StoredProfile) -> bool,
         spans: Option<&FastSet<u64>>,
-    ) {
-        let Some(node_values) = self.node_values(profiles, keep, spans) else { return };
-        // Function name ids in the tree, interned once per function.
-        let fn_names: Vec<u32> = self
-            .functions
-            .iter()
-            .map(|f| tree.intern(self.strings.get(f.name as usize).map_or("", String::as_str)))
-            .collect();
-        let mut tree_nodes = vec![StackTree::ROOT; node_values.len()];
-        for k in 1..node_values.len() {
-            let parent = self.stack_parents[k - 1] as usize;
-            let mut node = tree_nodes.get(parent).copied().unwrap_or(StackTree::ROOT);
-            if let Some(loc) = self.locations.get((self.stack_locations[k - 1] as usize).wrapping_sub(1)) {
-                // line[0] is the innermost inlined call: walk root-most first.
-                for line in loc.line.iter().rev() {
-                    if let Some(&name) = fn_names.get((line.function_id as usize).wrapping_sub(1)) {
-                        node = tree.child(node, name);
-                    }
+    ) -> Option<Vec<i64>> {
+        node_values(self.stack_parents.len(), profiles, keep, spans)
+    }
+}
+
+/// The summed value per stack node (index 0 = empty stack, then nodes
+/// `1..=stack_nodes`) of the samples of the `profiles` that `keep` accepts;
+/// with `spans`, only samples of those span ids count. `None` when no sample
+/// counted.
+pub fn node_values(
+    stack_nodes: usize,
+    profiles: &[StoredProfile],
+    mut keep: impl FnMut(&StoredProfile) -> bool,
+    spans: Option<&FastSet<u64>>,
+) -> Option<Vec<i64>> {
+    let mut node_values = vec![0i64; stack_nodes + 1];
+    let mut any = false;
+    for p in profiles.iter().filter(|p| keep(p)) {
+        for (i, (&node, &value)) in p.stacks.iter().zip(&p.values).enumerate() {
+            if let Some(spans) = spans {
+                let span = p.span_ids.get(i).copied().unwrap_or(0);
+                if span == 0 || !spans.contains(&span) {
+                    continue;
                 }
             }
-            tree_nodes[k] = node;
-        }
-        for (k, &value) in node_values.iter().enumerate() {
-            if value != 0 {
-                tree.add_self(tree_nodes[k], value);
+            if let Some(slot) = node_values.get_mut(node as usize) {
+                *slot += value;
+                any = true;
             }
         }
     }
+    any.then_some(node_values)
 }
 
 /// Folds the symbols of many segments into one table, append-only: ids
@@ -443,6 +415,7 @@ impl LocationIndex {
 mod tests {
     use super::*;
     use crate::pprof::tests::sample_profile;
+    use crate::tree::StackTree;
 
     fn segment_of(profile: &Profile, column: usize) -> Segment {
         let mut b = SegmentBuilder::new(profile, 1000);
@@ -467,7 +440,8 @@ mod tests {
         // main, main;a, main;b
         assert_eq!(seg.stack_parents, [0, 1, 1]);
         let mut tree = StackTree::new();
-        seg.merge_into(&seg.profiles, &mut tree, |_| true, None);
+        let values = seg.node_values(&seg.profiles, |_| true, None).unwrap();
+        crate::name_tree::NameTree::of(&seg).merge_into(&values, &mut tree);
         assert_eq!(tree.total(), 50);
         let collapsed = tree.collapsed();
         assert_eq!(collapsed, [("main;a".into(), 30), ("main;b".into(), 20)]);

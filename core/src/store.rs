@@ -13,12 +13,18 @@
 //! a fresh write is one key and one read. Every [`COMPACT_EVERY`] slots, the
 //! writer that fills the last one *compacts* the series-hour: slots `0..m`
 //! become one *rollup* `m` with one merged symbol table (see
-//! [`SymbolMerger`]), deflated, in three parts a query reads only as needed:
+//! [`SymbolMerger`]), in four parts a query reads only as needed:
 //!
-//! - `t`: each profile's time and total (SelectSeries reads only this);
-//! - `y`: the symbols plus the summed values of all its profiles, which a
-//!   flame graph or pprof over a range covering the whole rollup uses as is;
-//! - `p`: every profile's samples, as frames appended one per compaction.
+//! - `t`: each profile's time and total (SelectSeries reads only this), and
+//!   the summed values of all of them, which a query whose range covers the
+//!   whole rollup uses as is;
+//! - `y`: the symbols (pprof answers need them);
+//! - `n`: the function-name tree of the stacks ([`NameTree`]; flame graphs
+//!   need only this);
+//! - `p`: every profile's samples, as frames appended one per compaction,
+//!   each with its own sum.
+//!
+//! A slot likewise keeps its profile, name tree and symbols apart.
 //!
 //! Rollup `m` is built from the newest earlier rollup and the slots after it,
 //! written, and only then are the slots and the older rollup deleted. Keys are
@@ -33,14 +39,17 @@
 //! k1/{tenant}/{h}/m/{sid}          marker: series sid is in hour h's log
 //! k1/{tenant}/{h}/{sid}/n          counter: slot-log length of series sid
 //! k1/{tenant}/{h}/{sid}/{j}        slot j: a Segment (symbols + one profile)
-//! k1/{tenant}/{h}/{sid}/r/{m}/t    rollup of slots 0..m: times and totals
-//! k1/{tenant}/{h}/{sid}/r/{m}/y    rollup of slots 0..m: symbols + summed values
+//! k1/{tenant}/{h}/{sid}/r/{m}/t    rollup of slots 0..m: times, totals, sum
+//! k1/{tenant}/{h}/{sid}/r/{m}/y    rollup of slots 0..m: symbols
+//! k1/{tenant}/{h}/{sid}/r/{m}/n    rollup of slots 0..m: name tree
 //! k1/{tenant}/{h}/{sid}/r/{m}/p    rollup of slots 0..m: profile frames
+//! k1/{tenant}/{h}/{sid}/f          the hour's last rollup (its m), once done
 //! {any value key}.{c}              chunk c of a value over the value limit
 //! ```
 //!
-//! Every value starts with a tag: 0 = the bytes follow, 1 = a chunk count
-//! follows and the bytes are in the chunks. `sid` is a 64-bit hash of the
+//! Every value ends with a tag: 0 = the bytes precede it, 1 = a chunk count
+//! precedes it and the bytes are in the chunks. (At the end, a reader drops
+//! it without moving the bytes.) `sid` is a 64-bit hash of the
 //! series labels in hex. Keys stay under [`MAX_KEY_LEN`] because tenant IDs
 //! are at most 150 bytes.
 
@@ -56,6 +65,7 @@ use prost::Message;
 use crate::error::{Error, Result};
 use crate::kv::{KvStore, MAX_KEY_LEN, MAX_VALUE_LEN};
 use crate::labels::Labels;
+use crate::name_tree::NameTree;
 use crate::segment::{Segment, StoredProfile, SymbolMerger};
 
 pub const HOUR_MS: i64 = 3_600_000;
@@ -73,6 +83,10 @@ const MAX_PART_LEN: usize = 1 << 30;
 const READ_RETRIES: usize = 4;
 /// Deflate level for rollups: fast, and most of the gain of higher levels.
 const DEFLATE_LEVEL: u8 = 3;
+/// Rollup parts are rewritten by every compaction of their hour; only the
+/// hour's last rollup, which stays, is worth deflating.
+const PACK_RAW: u8 = 0;
+const PACK_DEFLATE: u8 = 1;
 
 const TAG_INLINE: u8 = 0;
 const TAG_CHUNKED: u8 = 1;
@@ -89,14 +103,16 @@ pub struct Batch {
     pub series: Vec<SeriesWrite>,
 }
 
-/// One series' profile: encoded [`Segment`]s of its symbols and of the
-/// profile alone, kept apart so totals can be read without symbols.
+/// One series' profile: an encoded [`Segment`] holding only the profile,
+/// and the encoded [`Segment`] symbols and [`NameTree`] it refers to, kept
+/// apart so each query decodes only what it needs.
 #[derive(Debug)]
 pub struct SeriesWrite {
     pub labels: Labels,
     pub timestamp_ms: i64,
-    pub symbols: Vec<u8>,
     pub profile: Vec<u8>,
+    pub names: Vec<u8>,
+    pub symbols: Vec<u8>,
 }
 
 impl Batch {
@@ -123,13 +139,35 @@ pub enum Detail {
     Merged,
 }
 
-/// Times and totals of a rollup's profiles, in slot order.
+/// Times and totals of a rollup's profiles, in slot order, and their sum.
 #[derive(Clone, PartialEq, Message)]
 struct Totals {
     #[prost(int64, repeated, tag = "1")]
     timestamps_ms: Vec<i64>,
     #[prost(int64, repeated, tag = "2")]
     totals: Vec<i64>,
+    /// Stamped with the first profile's time.
+    #[prost(message, optional, tag = "3")]
+    sum: Option<StoredProfile>,
+}
+
+/// Which symbols a read decodes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Symbols {
+    None,
+    Names,
+    Full,
+}
+
+impl Symbols {
+    /// The rollup part holding them.
+    fn part(self) -> Option<&'static str> {
+        match self {
+            Symbols::None => None,
+            Symbols::Names => Some("n"),
+            Symbols::Full => Some("y"),
+        }
+    }
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -170,7 +208,7 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
         let mut new_hour = Vec::new();
         for (w, &(hour, id)) in writes.iter().zip(&placed) {
             let slots = self.kv.increment(&self.series_key(hour, id, format_args!("n")), 1)?;
-            push_value(&mut entries, self.series_key(hour, id, format_args!("{}", slots - 1)), &encode_slot(w));
+            push_value(&mut entries, self.series_key(hour, id, format_args!("{}", slots - 1)), &Slot::encode(w));
             if slots % COMPACT_EVERY == 0 {
                 filled.push((hour, id, slots));
             }
@@ -250,20 +288,21 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
         let (mut merger, mut summary, mut totals, mut frames) = if base == 0 {
             (SymbolMerger::new(Segment::default()), Vec::new(), Totals::default(), Vec::new())
         } else {
-            let parts = self.get_values(self.rollup_keys(hour, id, base).into())?;
+            let [t, y, _, p] = self.rollup_keys(hour, id, base);
+            let parts = self.get_values(vec![t, y, p])?;
             let [Some(t), Some(y), Some(p)] = <[_; 3]>::try_from(parts).expect("three parts") else {
                 return Ok(());
             };
-            let mut symbols = Segment::decode_bytes(&inflate(&y)?)?;
-            let summary = symbols.profiles.pop().map(|p| dense_values(&[p])).unwrap_or_default();
-            (SymbolMerger::new(symbols), summary, decode_totals(&t)?, p)
+            let mut totals = decode_totals(&t)?;
+            let summary = totals.sum.take().map(|p| dense_values(&[p])).unwrap_or_default();
+            (SymbolMerger::new(Segment::decode_bytes(&unpack(&y)?)?), summary, totals, p)
         };
 
         let mut profiles = Vec::new();
         for slot in slots.into_iter().flatten() {
-            let (new, symbols) = decode_slot(&slot, true)?;
-            let nodes = merger.add(&symbols.unwrap_or_default());
-            for mut p in new {
+            let slot = Slot::parse(&slot)?;
+            let nodes = merger.add(&Segment::decode_bytes(slot.symbols)?);
+            for mut p in Segment::decode_bytes(slot.profile)?.profiles {
                 for stack in &mut p.stacks {
                     *stack = nodes.get(*stack as usize).copied().unwrap_or(0);
                 }
@@ -274,18 +313,19 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
             }
         }
         let first_ms = totals.timestamps_ms.iter().copied().min().unwrap_or(0);
-        let mut symbols = merger.finish();
-        symbols.profiles.push(sparse_profile(&summary, first_ms));
+        totals.sum = Some(sparse_profile(&summary, first_ms));
+        let symbols = merger.finish();
         encode_frame(&mut frames, profiles);
 
-        let [t, y, p] = self.rollup_keys(hour, id, upto);
+        let [t, y, n, p] = self.rollup_keys(hour, id, upto);
         let mut entries = Vec::new();
-        push_value(&mut entries, y, &deflate(&symbols.encode_to_vec()));
+        push_value(&mut entries, y, &pack(&symbols.encode_to_vec(), last));
+        push_value(&mut entries, n, &pack(&NameTree::of(&symbols).encode_to_vec(), last));
         push_value(&mut entries, p, &frames);
         self.kv.set_many(entries)?;
         // `t` (and `f`) last: a reader trusts a rollup once its `t` exists.
         let mut entries = Vec::new();
-        push_value(&mut entries, t, &deflate(&totals.encode_to_vec()));
+        push_value(&mut entries, t, &pack(&totals.encode_to_vec(), true));
         if last {
             entries.push((self.series_key(hour, id, format_args!("f")), upto.to_le_bytes().to_vec()));
         }
@@ -295,9 +335,9 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
         // parts are being deleted without a newer one to turn to.
         let mut stale = slot_keys;
         if base > 0 {
-            let [t, y, p] = self.rollup_keys(hour, id, base);
+            let [t, y, n, p] = self.rollup_keys(hour, id, base);
             self.delete_values(vec![t])?;
-            stale.extend([y, p]);
+            stale.extend([y, n, p]);
         }
         self.delete_values(stale)
     }
@@ -365,26 +405,59 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
     pub fn for_each_segment(
         &self,
         series: &[SeriesRef],
-        (start_ms, end_ms): (i64, i64),
+        window: (i64, i64),
         detail: Detail,
         mut f: impl FnMut(&SeriesRef, &Segment, &[StoredProfile]) -> Result<()>,
+    ) -> Result<()> {
+        self.read_profiles(series, window, detail, Symbols::Full, |s, bytes, profiles| {
+            f(s, &Segment::decode_bytes(bytes)?, profiles)
+        })
+    }
+
+    /// Like [`Self::for_each_segment`] with the segment's [`NameTree`] in
+    /// place of its symbols: all a flame graph needs, and far less to read.
+    pub fn for_each_name_tree(
+        &self,
+        series: &[SeriesRef],
+        window: (i64, i64),
+        detail: Detail,
+        mut f: impl FnMut(&SeriesRef, &NameTree, &[StoredProfile]) -> Result<()>,
+    ) -> Result<()> {
+        self.read_profiles(series, window, detail, Symbols::Names, |s, bytes, profiles| {
+            let names = NameTree::decode(bytes).map_err(|e| Error::Corrupt(format!("name tree: {e}")))?;
+            f(s, &names, profiles)
+        })
+    }
+
+    fn read_profiles(
+        &self,
+        series: &[SeriesRef],
+        (start_ms, end_ms): (i64, i64),
+        detail: Detail,
+        symbols: Symbols,
+        mut f: impl FnMut(&SeriesRef, &[u8], &[StoredProfile]) -> Result<()>,
     ) -> Result<()> {
         let merged = detail == Detail::Merged;
         let inside = |times: &[i64]| times.iter().all(|&t| t >= start_ms && t < end_ms);
         self.read(
             series,
-            true,
+            symbols,
             |i, part| match part {
-                Part::Slot { profiles, symbols } => f(&series[i], &symbols.unwrap_or_default(), &profiles),
+                Part::Slot { profiles, symbols } => f(&series[i], &symbols, &profiles),
                 Part::Rollup { totals, symbols, profiles } => {
-                    let symbols = symbols.ok_or_else(|| Error::Corrupt("rollup read without symbols".into()))?;
-                    let mut symbols = Segment::decode_bytes(&inflate(&symbols)?)?;
-                    let summary = symbols.profiles.pop().unwrap_or_default();
+                    let symbols = unpack(&symbols)?;
                     if merged && inside(&totals.timestamps_ms) {
-                        return f(&series[i], &symbols, core::slice::from_ref(&summary));
+                        return f(&series[i], &symbols, core::slice::from_ref(&totals.sum.unwrap_or_default()));
                     }
-                    let profiles =
-                        decode_frames(&profiles.unwrap_or_default(), |first, last| merged && inside(&[first, last]))?;
+                    let profiles = decode_frames(&profiles.unwrap_or_default(), |first, last| {
+                        if last < start_ms || first >= end_ms {
+                            Take::Skip
+                        } else if merged && inside(&[first, last]) {
+                            Take::Sum
+                        } else {
+                            Take::Profiles
+                        }
+                    })?;
                     f(&series[i], &symbols, &profiles)
                 }
             },
@@ -397,7 +470,7 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
     pub fn for_each_total(&self, series: &[SeriesRef], mut f: impl FnMut(usize, i64, i64)) -> Result<()> {
         self.read(
             series,
-            false,
+            Symbols::None,
             |i, part| {
                 match part {
                     Part::Slot { profiles, .. } => profiles.iter().for_each(|p| f(i, p.timestamp_ms, p.total)),
@@ -412,12 +485,12 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
     }
 
     /// Resolves every series-hour to its newest rollup and later slots, and
-    /// hands each to `f`. Rollup symbols are fetched when `symbols`; their
-    /// profile frames when `frames(totals)` says so.
+    /// hands each to `f` with the `symbols` asked for; rollup profile frames
+    /// are fetched when `frames(totals)` says so.
     fn read(
         &self,
         series: &[SeriesRef],
-        symbols: bool,
+        symbols: Symbols,
         mut f: impl FnMut(usize, Part) -> Result<()>,
         frames: impl Fn(&Totals) -> bool,
     ) -> Result<()> {
@@ -437,8 +510,7 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
                 stale.extend(self.read_group(series, group, symbols, &mut f, &frames)?);
             }
             // A compaction replaced what some layouts expected: re-resolve
-            // those series-hours; what `f` already saw of them was only whole
-            // parts that the newer rollup does not repeat.
+            // those series-hours (nothing of them reached `f`).
             retries += 1;
             if retries > READ_RETRIES && !stale.is_empty() {
                 return Err(Error::Store(crate::kv::StoreError("series changed too often while reading".into())));
@@ -455,7 +527,7 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
         &self,
         series: &[SeriesRef],
         group: &[Layout],
-        symbols: bool,
+        symbols: Symbols,
         f: &mut impl FnMut(usize, Part) -> Result<()>,
         frames: &impl Fn(&Totals) -> bool,
     ) -> Result<Vec<Layout>> {
@@ -477,8 +549,8 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
         }
         let mut wanted: Vec<String> = Vec::new();
         for (l, totals) in &rollups {
-            if symbols {
-                wanted.push(key(l, format_args!("r/{}/y", l.rollup)));
+            if let Some(part) = symbols.part() {
+                wanted.push(key(l, format_args!("r/{}/{part}", l.rollup)));
                 if frames(totals) {
                     wanted.push(key(l, format_args!("r/{}/p", l.rollup)));
                 }
@@ -487,13 +559,14 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
         let mut values = self.get_values(wanted)?.into_iter();
         let mut parts: HashMap<usize, Part> = HashMap::new();
         for (l, totals) in rollups {
-            let y = if symbols { Some(values.next().flatten()) } else { None };
-            let p = if symbols && frames(&totals) { Some(values.next().flatten()) } else { None };
-            if matches!(y, Some(None)) || matches!(p, Some(None)) {
+            let with_symbols = symbols != Symbols::None;
+            let y = if with_symbols { values.next().flatten() } else { Some(Vec::new()) };
+            let p = if with_symbols && frames(&totals) { values.next().flatten().map(Some) } else { Some(None) };
+            let (Some(symbols), Some(profiles)) = (y, p) else {
                 stale.push(l);
                 continue;
-            }
-            parts.insert(l.series, Part::Rollup { totals, symbols: y.flatten(), profiles: p.flatten() });
+            };
+            parts.insert(l.series, Part::Rollup { totals, symbols, profiles });
         }
 
         // Slots after each rollup. A missing slot is still being written, or
@@ -510,7 +583,13 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
             for ((l, _), value) in batch.iter().zip(values) {
                 match value {
                     Some(v) => {
-                        let (profiles, symbols) = decode_slot(&v, symbols)?;
+                        let slot = Slot::parse(&v)?;
+                        let profiles = Segment::decode_bytes(slot.profile)?.profiles;
+                        let symbols = match symbols {
+                            Symbols::None => Vec::new(),
+                            Symbols::Names => slot.names.to_vec(),
+                            Symbols::Full => slot.symbols.to_vec(),
+                        };
                         slots.push((l, Part::Slot { profiles, symbols }));
                     }
                     None if gaps.last().is_none_or(|g| g.series != l.series) => gaps.push(l),
@@ -547,9 +626,9 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
         (series[l.series].hour, series[l.series].id, l.slots)
     }
 
-    /// The `t`, `y` and `p` keys of rollup `m`.
-    fn rollup_keys(&self, hour: i64, id: u64, m: u64) -> [String; 3] {
-        ["t", "y", "p"].map(|part| self.series_key(hour, id, format_args!("r/{m}/{part}")))
+    /// The `t`, `y`, `n` and `p` keys of rollup `m`.
+    fn rollup_keys(&self, hour: i64, id: u64, m: u64) -> [String; 4] {
+        ["t", "y", "n", "p"].map(|part| self.series_key(hour, id, format_args!("r/{m}/{part}")))
     }
 
     /// Deletes values and the chunks of chunked ones.
@@ -557,9 +636,9 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
         let mut all = Vec::with_capacity(keys.len());
         for (key, value) in keys.iter().zip(self.kv.get_many(&keys)?) {
             if let Some(v) = value
-                && v.first() == Some(&TAG_CHUNKED)
+                && v.last() == Some(&TAG_CHUNKED)
             {
-                all.extend((0..chunk_count(key, &v[1..])?).map(|c| format!("{key}.{c}")));
+                all.extend((0..chunk_count(key, &v[..v.len() - 1])?).map(|c| format!("{key}.{c}")));
             }
         }
         all.extend(keys);
@@ -574,12 +653,9 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
         for (key, value) in keys.iter().zip(values) {
             out.push(match value {
                 None => None,
-                Some(mut v) => match v.first() {
-                    Some(&TAG_INLINE) => {
-                        v.remove(0);
-                        Some(v)
-                    }
-                    Some(&TAG_CHUNKED) => self.read_chunks(key, &v[1..])?,
+                Some(mut v) => match v.pop() {
+                    Some(TAG_INLINE) => Some(v),
+                    Some(TAG_CHUNKED) => self.read_chunks(key, &v)?,
                     _ => return Err(Error::Corrupt(format!("value {key}: unknown tag"))),
                 },
             });
@@ -609,12 +685,19 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
     }
 }
 
-/// One piece of a series-hour as a reader gets it.
+/// One piece of a series-hour as a reader gets it, with the encoded symbols
+/// asked for (empty for none).
 enum Part {
-    /// Symbols when they were asked for.
-    Slot { profiles: Vec<StoredProfile>, symbols: Option<Segment> },
-    /// Deflated `y` and `p` parts, when they were read.
-    Rollup { totals: Totals, symbols: Option<Vec<u8>>, profiles: Option<Vec<u8>> },
+    Slot {
+        profiles: Vec<StoredProfile>,
+        symbols: Vec<u8>,
+    },
+    /// `symbols` is packed; `profiles` is the `p` part when it was read.
+    Rollup {
+        totals: Totals,
+        symbols: Vec<u8>,
+        profiles: Option<Vec<u8>>,
+    },
 }
 
 fn chunk_count(key: &str, manifest: &[u8]) -> Result<u32> {
@@ -632,23 +715,56 @@ fn inflate(bytes: &[u8]) -> Result<Vec<u8>> {
 }
 
 fn decode_totals(t: &[u8]) -> Result<Totals> {
-    Totals::decode(&inflate(t)?[..]).map_err(|e| Error::Corrupt(format!("rollup totals: {e}")))
+    Totals::decode(&unpack(t)?[..]).map_err(|e| Error::Corrupt(format!("rollup totals: {e}")))
 }
 
-/// A slot: the profile segment's length, the profile segment, the symbols.
-fn encode_slot(w: &SeriesWrite) -> Vec<u8> {
-    let mut slot = Vec::with_capacity(4 + w.profile.len() + w.symbols.len());
-    slot.extend_from_slice(&(w.profile.len() as u32).to_le_bytes());
-    slot.extend_from_slice(&w.profile);
-    slot.extend_from_slice(&w.symbols);
-    slot
+/// A rollup part behind a byte saying whether it is deflated.
+fn pack(bytes: &[u8], compress: bool) -> Vec<u8> {
+    if compress {
+        let mut out = vec![PACK_DEFLATE];
+        out.extend(deflate(bytes));
+        out
+    } else {
+        let mut out = Vec::with_capacity(bytes.len() + 1);
+        out.push(PACK_RAW);
+        out.extend_from_slice(bytes);
+        out
+    }
 }
 
-/// A slot's profiles, and its symbols when `symbols`.
-fn decode_slot(slot: &[u8], symbols: bool) -> Result<(Vec<StoredProfile>, Option<Segment>)> {
-    let (profile, rest) = split_prefixed(slot).ok_or_else(|| Error::Corrupt("slot: truncated".into()))?;
-    let profiles = Segment::decode_bytes(profile)?.profiles;
-    Ok((profiles, if symbols { Some(Segment::decode_bytes(rest)?) } else { None }))
+fn unpack(bytes: &[u8]) -> Result<Vec<u8>> {
+    match bytes.split_first() {
+        Some((&PACK_RAW, rest)) => Ok(rest.to_vec()),
+        Some((&PACK_DEFLATE, rest)) => inflate(rest),
+        _ => Err(Error::Corrupt("rollup part: unknown packing".into())),
+    }
+}
+
+/// A slot's three encoded parts.
+struct Slot<'a> {
+    profile: &'a [u8],
+    names: &'a [u8],
+    symbols: &'a [u8],
+}
+
+impl<'a> Slot<'a> {
+    /// Length-prefixed profile, length-prefixed name tree, then symbols.
+    fn encode(w: &SeriesWrite) -> Vec<u8> {
+        let mut slot = Vec::with_capacity(8 + w.profile.len() + w.names.len() + w.symbols.len());
+        for part in [&w.profile, &w.names] {
+            slot.extend_from_slice(&(part.len() as u32).to_le_bytes());
+            slot.extend_from_slice(part);
+        }
+        slot.extend_from_slice(&w.symbols);
+        slot
+    }
+
+    fn parse(slot: &'a [u8]) -> Result<Self> {
+        let truncated = || Error::Corrupt("slot: truncated".into());
+        let (profile, rest) = split_prefixed(slot).ok_or_else(truncated)?;
+        let (names, symbols) = split_prefixed(rest).ok_or_else(truncated)?;
+        Ok(Slot { profile, names, symbols })
+    }
 }
 
 /// Splits a u32-length-prefixed piece off the front of `bytes`.
@@ -677,9 +793,16 @@ fn encode_frame(frames: &mut Vec<u8>, profiles: Vec<StoredProfile>) {
     frames.extend_from_slice(&all);
 }
 
-/// The profiles of a `p` part; a frame for which `summed(first, last)` holds
-/// contributes its sum instead of its profiles.
-fn decode_frames(mut frames: &[u8], summed: impl Fn(i64, i64) -> bool) -> Result<Vec<StoredProfile>> {
+/// How a reader takes a frame, given its time span.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Take {
+    Skip,
+    Sum,
+    Profiles,
+}
+
+/// The profiles of a `p` part, each frame taken as `take(first, last)` says.
+fn decode_frames(mut frames: &[u8], take: impl Fn(i64, i64) -> Take) -> Result<Vec<StoredProfile>> {
     let corrupt = || Error::Corrupt("rollup frame".into());
     let mut profiles = Vec::new();
     while !frames.is_empty() {
@@ -688,9 +811,13 @@ fn decode_frames(mut frames: &[u8], summed: impl Fn(i64, i64) -> bool) -> Result
         let first = i64::from_le_bytes(span[..8].try_into().expect("8 bytes"));
         let last = i64::from_le_bytes(span[8..].try_into().expect("8 bytes"));
         let (sum, all) = split_prefixed(frame).ok_or_else(corrupt)?;
-        let part = if summed(first, last) { sum } else { all };
-        profiles.extend(Segment::decode_bytes(&inflate(part)?)?.profiles);
         frames = rest;
+        let part = match take(first, last) {
+            Take::Skip => continue,
+            Take::Sum => sum,
+            Take::Profiles => all,
+        };
+        profiles.extend(Segment::decode_bytes(&inflate(part)?)?.profiles);
     }
     Ok(profiles)
 }
@@ -722,20 +849,20 @@ fn sparse_profile(dense: &[i64], timestamp_ms: i64) -> StoredProfile {
     p
 }
 
-/// Stores `value` under `key` behind its tag, split into chunks when over the
+/// Stores `value` under `key` followed by its tag, split into chunks when over the
 /// value limit. Chunks precede the manifest in the batch; all land in one
 /// `set_many`.
 fn push_value(entries: &mut Vec<(String, Vec<u8>)>, key: String, value: &[u8]) {
     if value.len() < MAX_VALUE_LEN {
         let mut v = Vec::with_capacity(value.len() + 1);
-        v.push(TAG_INLINE);
         v.extend_from_slice(value);
+        v.push(TAG_INLINE);
         entries.push((key, v));
         return;
     }
     let chunks = value.chunks(MAX_VALUE_LEN);
-    let mut manifest = alloc::vec![TAG_CHUNKED];
-    manifest.extend_from_slice(&(chunks.len() as u32).to_le_bytes());
+    let mut manifest = (chunks.len() as u32).to_le_bytes().to_vec();
+    manifest.push(TAG_CHUNKED);
     for (c, chunk) in chunks.enumerate() {
         entries.push((format!("{key}.{c}"), chunk.to_vec()));
     }
@@ -838,8 +965,9 @@ mod tests {
             series: vec![SeriesWrite {
                 labels: labels(service),
                 timestamp_ms,
-                symbols: segment.encode_to_vec(),
                 profile,
+                names: NameTree::of(&segment).encode_to_vec(),
+                symbols: segment.encode_to_vec(),
             }],
         }
     }
@@ -923,7 +1051,7 @@ mod tests {
         let slot_keys =
             keys.iter().filter(|k| !k.contains("/s/") && k.rsplit('/').next().unwrap().parse::<u64>().is_ok()).count();
         assert_eq!(slot_keys, 3, "only the slots after the last compaction stay: {keys:?}");
-        assert_eq!(keys.iter().filter(|k| k.contains("/r/")).count(), 3, "one rollup of three parts: {keys:?}");
+        assert_eq!(keys.iter().filter(|k| k.contains("/r/")).count(), 4, "one rollup of four parts: {keys:?}");
 
         let series = store.series(0, n).unwrap();
         let all = read_all(&store, &series, Detail::Profiles);
@@ -992,7 +1120,7 @@ mod tests {
         let mut total = 0;
         store.for_each_total(&series, |_, _, v| total += v).unwrap();
         assert_eq!(total, 2 * COMPACT_EVERY as i64);
-        assert_eq!(keys(&kv).iter().filter(|k| k.contains("/r/")).count(), 3);
+        assert_eq!(keys(&kv).iter().filter(|k| k.contains("/r/")).count(), 4);
     }
 
     #[test]

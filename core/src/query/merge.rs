@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::flamegraph::{flamegraph, tree_bytes};
 use crate::ingest::parse_span_id;
 use crate::kv::KvStore;
+use crate::segment::{StoredProfile, node_values};
 use crate::store::Detail;
 use crate::tree::StackTree;
 
@@ -123,8 +124,11 @@ pub(super) fn merge<S: KvStore + ?Sized>(
     let Some((start, end)) = cx.range(req.start, req.end)? else { return Ok(tree) };
     let series = cx.select(&selector, start, end)?;
     let detail = if spans.is_some() { Detail::Profiles } else { Detail::Merged };
-    cx.storage.for_each_segment(&series, (start, end), detail, |_, symbols, profiles| {
-        symbols.merge_into(profiles, &mut tree, |p| p.timestamp_ms >= start && p.timestamp_ms < end, spans);
+    cx.storage.for_each_name_tree(&series, (start, end), detail, |_, names, profiles| {
+        let keep = |p: &StoredProfile| p.timestamp_ms >= start && p.timestamp_ms < end;
+        if let Some(values) = node_values(names.stack_nodes.len(), profiles, keep, spans) {
+            names.merge_into(&values, &mut tree);
+        }
         Ok(())
     })?;
     Ok(tree)
