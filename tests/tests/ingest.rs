@@ -7,7 +7,7 @@ use std::path::Path;
 
 use kiln_tests::Server;
 use kiln_tests::fixtures::{
-    append_time, capture_headers, capture_target, captures, decode_pprof, now_ns, sample_type_sums,
+    append_time, capture_headers, capture_target, captures, decode_pprof, now_ns, sample_type_sums, testdata,
 };
 
 /// One replayed request: the profile types it must produce, in sample-type
@@ -169,4 +169,80 @@ fn sdk_ingest_captures_replay_and_query_back() {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
     assert!(!names.contains(&"__session_id__"), "{names:?}");
+}
+
+/// A legacy error body: JSON `{"code","message"}` and a newline.
+fn assert_legacy_error(
+    reply: (u16, std::collections::HashMap<String, String>, Vec<u8>),
+    status: u16,
+    code: &str,
+    needle: &str,
+) {
+    let (got, headers, body) = reply;
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(got, status, "{text}");
+    assert_eq!(headers.get("content-type").map(String::as_str), Some("application/json"));
+    assert!(text.ends_with('\n'), "{text:?}");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["code"], code, "{text}");
+    assert!(json["message"].as_str().unwrap().contains(needle), "{text} lacks {needle:?}");
+}
+
+#[test]
+fn formats_statuses_and_error_bodies() {
+    let server = Server::start_temp();
+    let ok = |target: &str, content_type: &str, body: &[u8]| {
+        let (status, _, reply) = server.post(target, content_type, body.to_vec(), &[]);
+        assert_eq!(status, 200, "{target}: {}", String::from_utf8_lossy(&reply));
+    };
+    // Every text format, and the alias path.
+    ok("/ingest?name=folded.cpu%7Bk%3Dv+w%7D", "text/plain", b"a;b 2\na;c 1");
+    ok("/pyroscope/ingest?name=lines.alloc_objects&format=lines", "", b"a;b\na;b\na;c\n");
+    let tree = [&[4u8][..], b"root", &[0, 1, 1], b"a", &[5, 0]].concat();
+    ok("/ingest?name=tree.goroutines", "binary/octet-stream+tree", &tree);
+    let trie = [&[0u8, 0, 1, 4][..], b"x;y;", &[0, 1, 1], b"z", &[3, 0]].concat();
+    ok("/ingest?name=trie.cpu&format=trie&sampleRate=0", "", &trie);
+    let speedscope = testdata("speedscope/pyroscope/two-sampled.speedscope.json");
+    ok("/ingest?name=scope&format=speedscope", "application/json", &speedscope);
+    let totals = [
+        ("process_cpu:cpu:nanoseconds:cpu:nanoseconds", "folded", 30_000_000),
+        ("memory:alloc_objects:count::", "lines", 3),
+        ("goroutine:goroutines:count::", "tree", 5),
+        ("process_cpu:samples:count::", "trie", 3),
+        ("wall:wall:nanoseconds:cpu:nanoseconds", "scope", 2 * 1_400 * 10_000_000),
+    ];
+    for (id, service, total) in totals {
+        assert_eq!(server.flame_total(id, &format!("{{service_name=\"{service}\"}}")), total, "{service}");
+    }
+    assert_eq!(server.flame_total("process_cpu:cpu:nanoseconds:cpu:nanoseconds", "{k=\"v w\"}"), 30_000_000);
+
+    let post = |target: &str, content_type: &str, body: &[u8]| server.post(target, content_type, body.to_vec(), &[]);
+    assert_legacy_error(post("/ingest?name=", "", b"a 1"), 400, "invalid_argument", "name: service name is required");
+    assert_legacy_error(
+        post("/ingest?name=com.example.app", "", b"a 1"),
+        400,
+        "invalid_argument",
+        "unknown profile type: app",
+    );
+    assert_legacy_error(post("/ingest?name=app.cpu", "", b"a;b x"), 422, "unknown", "strconv.Atoi");
+    assert_legacy_error(
+        post("/ingest?name=app&format=pprof", "", b"junk"),
+        422,
+        "unknown",
+        "parsing IngestInput-pprof",
+    );
+    assert_legacy_error(post("/ingest?name=app&format=jfr", "", b""), 501, "unimplemented", "jfr");
+    let cpu = append_time(&testdata("pprof/pyroscope/cpu.pb.gz"), now_ns());
+    let form = [
+        &b"--B\r\nContent-Disposition: form-data; name=\"profile\"; filename=\"p\"\r\n\r\n"[..],
+        &cpu,
+        b"\r\n--B\r\nContent-Disposition: form-data; name=\"prev_profile\"; filename=\"p\"\r\n\r\n",
+        &cpu,
+        b"\r\n--B--\r\n",
+    ]
+    .concat();
+    let multipart = "multipart/form-data; boundary=B";
+    assert_legacy_error(post("/ingest?name=app", multipart, &form), 422, "unknown", "unsupported client version");
+    let (status, _, _) = server.get("/ingest?name=app");
+    assert_eq!(status, 405);
 }
