@@ -19,6 +19,7 @@ mod tree;
 
 use alloc::format;
 use alloc::string::{String, ToString};
+use alloc::vec;
 use alloc::vec::Vec;
 
 use kiln_proto::types::v1::LabelPair;
@@ -107,8 +108,8 @@ pub fn ingest<S: KvStore + ?Sized>(
         Format::Trie => cx.stacks(tree::parse_trie(&text_body(upload.body)?))?,
         Format::Tree => cx.stacks(tree::parse_tree(&text_body(upload.body)?))?,
         Format::Speedscope => cx.speedscope(&text_body(upload.body)?)?,
-        Format::Pprof => vec_of(cx.pprof(upload.body, None)?),
-        Format::MultipartPprof => vec_of(cx.multipart_pprof(upload.content_type, upload.body)?),
+        Format::Pprof => vec![cx.pprof(upload.body, None)?],
+        Format::MultipartPprof => vec![cx.multipart_pprof(upload.content_type, upload.body)?],
         // The JFR reader is not part of kiln yet.
         Format::Jfr => {
             return Err(IngestError::Rejected(Error::Unimplemented("format=jfr is not supported yet".into())));
@@ -119,10 +120,6 @@ pub fn ingest<S: KvStore + ?Sized>(
     }
     let text = matches!(format, Format::Folded | Format::Lines | Format::Trie | Format::Tree);
     ingest::store_all(storage, prepared).map_err(|e| if text { IngestError::Rejected(e) } else { push_error(e) })
-}
-
-fn vec_of<T>(item: Option<T>) -> Vec<T> {
-    item.into_iter().collect()
 }
 
 /// Bodies may be gzipped without any header saying so.
@@ -166,7 +163,7 @@ impl Context<'_> {
         }
         let profile = stacks.into_profile(&metric, self.params.sample_rate, self.params.from_ns);
         let labels = self.text_labels(prefix, &metric, None);
-        Ok(vec_of(Some(self.prepare(&labels, profile))))
+        Ok(vec![self.prepare(&labels, profile)])
     }
 
     /// Speedscope: one profile per (merged) speedscope profile, named
@@ -199,11 +196,7 @@ impl Context<'_> {
     }
 
     /// A raw pprof body (`format=pprof`).
-    fn pprof(
-        &mut self,
-        raw: &[u8],
-        config: Option<&SampleTypeConfig>,
-    ) -> Result<Option<Result<Batch, Error>>, IngestError> {
+    fn pprof(&mut self, raw: &[u8], config: Option<&SampleTypeConfig>) -> Result<Result<Batch, Error>, IngestError> {
         let mut profile = pprof::decode(raw, &self.limits.profile)
             .map_err(|e| IngestError::Unprocessable(format!("parsing IngestInput-pprof failed: {e}")))?;
         let metric = pprof_input::prepare(&mut profile, self.params.from_ns, &self.params.spy_name, config);
@@ -212,16 +205,12 @@ impl Context<'_> {
         if labels.get("service_name").is_none() {
             labels.set("service_name".into(), self.params.name.app.clone());
         }
-        Ok(Some(self.prepare(&labels, profile)))
+        Ok(self.prepare(&labels, profile))
     }
 
     /// A multipart form with the file fields `profile`, `prev_profile` and
     /// `sample_type_config`.
-    fn multipart_pprof(
-        &mut self,
-        content_type: &str,
-        body: &[u8],
-    ) -> Result<Option<Result<Batch, Error>>, IngestError> {
+    fn multipart_pprof(&mut self, content_type: &str, body: &[u8]) -> Result<Result<Batch, Error>, IngestError> {
         let unprocessable = |e: String| IngestError::Unprocessable(format!("parsing IngestInput-pprof failed: {e}"));
         let parts = multipart::parse(content_type, body).map_err(unprocessable)?;
         // Only non-empty file parts count.
