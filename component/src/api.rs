@@ -16,7 +16,7 @@ use crate::http::{Reply, RequestHead};
 use crate::kv::WasiKv;
 
 /// Single-tenant mode: every request runs as Pyroscope's default tenant.
-const TENANT: &str = "anonymous";
+pub(crate) const TENANT: &str = "anonymous";
 
 /// Querier methods kiln serves.
 const SERVED: [&str; 9] = [
@@ -95,13 +95,13 @@ fn allows_utf8_label_names(head: &RequestHead) -> bool {
         .is_some_and(|a| a.split([';', ',']).any(|p| p.trim().eq_ignore_ascii_case("allow-utf8-labelnames=true")))
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     since.as_millis() as i64
 }
 
 /// A random (version 4) UUID for each stored profile, as Pyroscope assigns.
-fn new_profile_id() -> [u8; 16] {
+pub(crate) fn new_profile_id() -> [u8; 16] {
     let bytes = wasi::random::random::get_random_bytes(16);
     let mut id = [0u8; 16];
     id.copy_from_slice(&bytes[..16]);

@@ -73,6 +73,22 @@ impl ConnectError {
     }
 }
 
+/// The error body of Pyroscope's legacy HTTP endpoints (`/ingest`,
+/// `/pyroscope/*`): the Connect error JSON and a newline, with any status.
+pub fn legacy_error(status: u16, code: &str, message: &str) -> Reply {
+    let body = serde_json::json!({ "code": code, "message": message });
+    Reply::new(status)
+        .header("content-type", "application/json")
+        .header("x-content-type-options", "nosniff")
+        .body(format!("{body}\n"))
+}
+
+impl ConnectError {
+    pub fn into_legacy_reply(self) -> Reply {
+        legacy_error(self.code.http_status(), self.code.as_str(), &self.message)
+    }
+}
+
 /// The single place where core errors become wire errors.
 impl From<kiln_core::Error> for ConnectError {
     fn from(e: kiln_core::Error) -> Self {

@@ -4,6 +4,7 @@
 mod api;
 mod connect;
 mod http;
+mod ingest;
 mod kv;
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
@@ -21,6 +22,9 @@ async fn route(req: IncomingRequest) -> Reply {
     let head = RequestHead::of(&req);
     if head.path == "/ready" {
         return Reply::new(200).header("content-type", "text/plain; charset=utf-8").body("ready\n");
+    }
+    if head.path == "/ingest" || head.path == "/pyroscope/ingest" {
+        return ingest::handle(req, &head).await;
     }
     if api::is_connect_method(&head.path) {
         let call = match Call::accept(&head) {

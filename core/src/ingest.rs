@@ -73,26 +73,39 @@ pub fn push<S: KvStore + ?Sized>(
     if profiles.is_empty() {
         return Err(Error::invalid("no profiles received"));
     }
+    let prepared: Vec<_> = profiles.iter().map(|raw| prepare(raw, now_ms, new_id(), limits)).collect();
+    store_all(storage, prepared)
+}
+
+/// Stores the writes of every prepared profile in one batch, or nothing if
+/// any of them failed (the first error is returned).
+pub fn store_all<S: KvStore + ?Sized>(storage: &Storage<'_, S>, prepared: Vec<Result<Batch>>) -> Result<PushSummary> {
+    let profiles = prepared.len();
     let mut batch = Batch::default();
-    let mut errors = Vec::new();
-    for raw in profiles {
-        match prepare(raw, now_ms, new_id(), limits) {
-            Ok(b) => batch.extend(b),
-            Err(e) => errors.push(e),
-        }
+    for b in prepared {
+        batch.extend(b?);
     }
-    if let Some(first) = errors.into_iter().next() {
-        return Err(first);
-    }
-    let summary = PushSummary { profiles: profiles.len(), series: batch.series.len() };
+    let summary = PushSummary { profiles, series: batch.series.len() };
     storage.write(batch)?;
     Ok(summary)
 }
 
-/// Turns one labelled pprof into the writes of its series.
+/// Turns one labelled raw pprof into the writes of its series.
 pub fn prepare(raw: &RawProfile<'_>, now_ms: i64, id: [u8; 16], limits: &IngestLimits) -> Result<Batch> {
     let labels = series_labels(raw.labels)?;
-    let mut profile = pprof::decode(raw.bytes, &limits.profile)?;
+    let profile = pprof::decode(raw.bytes, &limits.profile)?;
+    prepare_decoded(labels, profile, now_ms, id, limits)
+}
+
+/// The pipeline after decoding, shared by Push and `/ingest`: validation,
+/// symbol truncation, the ingestion window, then the split into series.
+pub fn prepare_decoded(
+    labels: Labels,
+    mut profile: Profile,
+    now_ms: i64,
+    id: [u8; 16],
+    limits: &IngestLimits,
+) -> Result<Batch> {
     pprof::validate(&profile, &limits.profile)?;
     pprof::truncate_symbols(&mut profile, limits.profile.max_symbol_len);
     let timestamp_ms = if profile.time_nanos == 0 { now_ms } else { profile.time_nanos.div_euclid(1_000_000) };
@@ -101,7 +114,7 @@ pub fn prepare(raw: &RawProfile<'_>, now_ms: i64, id: [u8; 16], limits: &IngestL
 }
 
 /// Applies Pyroscope's rules to the labels a client sent with a series.
-fn series_labels(pairs: &[LabelPair]) -> Result<Labels> {
+pub fn series_labels(pairs: &[LabelPair]) -> Result<Labels> {
     let mut labels = Labels::new();
     for p in pairs {
         if labels.get(&p.name).is_some() {
@@ -234,6 +247,11 @@ fn split(profile: &Profile, labels: &Labels, timestamp_ms: i64, id: [u8; 16], li
             validate_labels(&series, limits)?;
 
             let stored = column_values(profile, &samples, &stacks, column, has_spans, id, timestamp_ms);
+            // A sample type without a single non-zero value has no series,
+            // as in Pyroscope (whose normalisation drops zero samples per type).
+            if stored.stacks.is_empty() {
+                continue;
+            }
             let profile = Segment { profiles: vec![stored], ..Default::default() }.encode_to_vec();
             batch.series.push(SeriesWrite {
                 labels: series,

@@ -10,6 +10,7 @@ pub mod gzip;
 pub mod ingest;
 pub mod kv;
 pub mod labels;
+pub mod legacy;
 pub mod name_tree;
 pub mod pprof;
 pub mod profile_type;

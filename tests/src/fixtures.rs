@@ -2,7 +2,7 @@
 //! rewrites tests apply to it.
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use kiln_proto::google::v1::Profile;
 use prost::Message;
@@ -24,6 +24,41 @@ pub fn shared_dir() -> PathBuf {
 pub fn testdata(path: &str) -> Vec<u8> {
     let p = shared_dir().join("testdata").join(path);
     std::fs::read(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+}
+
+/// A captured request's headers (`name: value` lines after the request
+/// line), names lower-cased, without the framing headers a client sets anew.
+pub fn capture_headers(path: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+        .filter(|(k, _)| !matches!(k.as_str(), "content-length" | "host" | "transfer-encoding" | "connection"))
+        .collect()
+}
+
+/// The request target (`/ingest?...`) of a captured request.
+pub fn capture_target(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    let line = text.lines().next().unwrap_or_default();
+    line.split(' ').nth(1).unwrap_or_default().to_string()
+}
+
+/// The capture files of a client folder whose names end with `suffix`
+/// (e.g. `ingest.body.bin`), sorted.
+pub fn captures(client: &str, suffix: &str) -> Vec<PathBuf> {
+    let dir = shared_dir().join("testdata/clients").join(client);
+    let mut found: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(suffix))
+        .collect();
+    found.sort();
+    assert!(!found.is_empty(), "no captures in {}", dir.display());
+    found
 }
 
 pub fn now_ns() -> i64 {
@@ -66,4 +101,23 @@ pub fn sample_type_sums(p: &Profile) -> Vec<(String, String, i64)> {
         .enumerate()
         .map(|(i, st)| (s(st.r#type), s(st.unit), p.sample.iter().map(|x| x.value[i]).filter(|v| *v > 0).sum()))
         .collect()
+}
+
+/// Moves a pprof (gzipped or not, and kept so) to `time_ns` without
+/// re-encoding it: protobuf keeps the last value of a repeated scalar field,
+/// so appending field 9 (`time_nanos`) works even for profiles a strict
+/// decoder refuses.
+pub fn append_time(bytes: &[u8], time_ns: i64) -> Vec<u8> {
+    let mut raw = gunzip_if_needed(bytes);
+    raw.push(0x48);
+    let mut t = time_ns as u64;
+    loop {
+        let b = (t & 0x7f) as u8;
+        t >>= 7;
+        raw.push(if t == 0 { b } else { b | 0x80 });
+        if t == 0 {
+            break;
+        }
+    }
+    if bytes.starts_with(&[0x1f, 0x8b]) { gzip(&raw) } else { raw }
 }

@@ -98,6 +98,44 @@ impl Server {
         (status, value)
     }
 
+    /// The flame graph total of `profile_type` for `selector` over the last
+    /// hour.
+    pub fn flame_total(&self, profile_type: &str, selector: &str) -> i64 {
+        let now = now_ms();
+        let (status, body) = self.connect_json(
+            "/querier.v1.QuerierService/SelectMergeStacktraces",
+            serde_json::json!({"profileTypeID": profile_type, "labelSelector": selector,
+                               "start": now - 3_600_000, "end": now + 60_000}),
+        );
+        assert_eq!(status, 200, "{body}");
+        body["flamegraph"]["total"].as_str().map_or(0, |t| t.parse().unwrap())
+    }
+
+    /// The `__profile_type__` values of the series matching `selector` over
+    /// the last hour, sorted.
+    pub fn profile_types_of(&self, selector: &str) -> Vec<String> {
+        let now = now_ms();
+        let (status, body) = self.connect_json(
+            "/querier.v1.QuerierService/Series",
+            serde_json::json!({"matchers": [selector], "labelNames": ["__profile_type__"],
+                               "start": now - 3_600_000, "end": now + 60_000}),
+        );
+        assert_eq!(status, 200, "{body}");
+        let mut types: Vec<String> = body["labelsSet"]
+            .as_array()
+            .map(|sets| {
+                sets.iter()
+                    .flat_map(|s| s["labels"].as_array().cloned().unwrap_or_default())
+                    .filter(|l| l["name"] == "__profile_type__")
+                    .map(|l| l["value"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        types.sort();
+        types.dedup();
+        types
+    }
+
     /// Pushes one pprof (binary protobuf) and asserts it was accepted.
     pub fn push_pprof(&self, labels: &[(&str, &str)], pprof: &[u8]) {
         let (status, body) = self.push_pprof_status(labels, pprof);
@@ -109,7 +147,8 @@ impl Server {
         self.push_pprof_status(labels, pprof).0 == 200
     }
 
-    fn push_pprof_status(&self, labels: &[(&str, &str)], pprof: &[u8]) -> (u16, Vec<u8>) {
+    /// Pushes one pprof; returns the status and body.
+    pub fn push_pprof_status(&self, labels: &[(&str, &str)], pprof: &[u8]) -> (u16, Vec<u8>) {
         let req = PushRequest {
             series: vec![RawProfileSeries {
                 labels: labels.iter().map(|(n, v)| LabelPair { name: (*n).into(), value: (*v).into() }).collect(),
@@ -136,4 +175,8 @@ fn response(resp: reqwest::blocking::Response) -> (u16, HashMap<String, String>,
         .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or_default().to_string()))
         .collect();
     (status, headers, resp.bytes().expect("response body").to_vec())
+}
+
+fn now_ms() -> i64 {
+    crate::fixtures::now_ns() / 1_000_000
 }

@@ -5,38 +5,20 @@ use std::path::Path;
 
 use kiln_proto::push::v1::PushRequest;
 use kiln_tests::Server;
-use kiln_tests::fixtures::{decode_pprof, gunzip_if_needed, gzip, now_ns, sample_type_sums, shared_dir};
+use kiln_tests::fixtures::{
+    capture_headers, captures, decode_pprof, gunzip_if_needed, gzip, now_ns, sample_type_sums, shared_dir,
+};
 use prost::Message;
 use serde_json::json;
-
-/// The captured headers (`name: value` lines after the request line).
-fn headers(path: &Path) -> Vec<(String, String)> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once(": "))
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
-        .filter(|(k, _)| !matches!(k.as_str(), "content-length" | "host" | "transfer-encoding" | "connection"))
-        .collect()
-}
 
 /// Replays every Push capture of a client folder; returns the expected sum of
 /// each (service, profile type) pushed.
 fn replay_push_captures(server: &Server, client: &str) -> Vec<(String, String, i64)> {
-    let dir = shared_dir().join("testdata/clients").join(client);
-    let mut captures: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with("PusherService_Push.body.bin"))
-        .collect();
-    captures.sort();
-    assert!(!captures.is_empty(), "no captures in {}", dir.display());
+    let captures = captures(client, "PusherService_Push.body.bin");
     let mut expected = Vec::new();
     for (n, body_path) in captures.iter().enumerate() {
         let head_path = body_path.to_string_lossy().replace(".body.bin", ".headers.txt");
-        let headers = headers(Path::new(&head_path));
+        let headers = capture_headers(Path::new(&head_path));
         let gzipped = headers.iter().any(|(k, v)| k == "content-encoding" && v == "gzip");
         let content_type = headers.iter().find(|(k, _)| k == "content-type").unwrap().1.clone();
         let json = content_type.starts_with("application/json");
@@ -75,20 +57,12 @@ fn replay_push_captures(server: &Server, client: &str) -> Vec<(String, String, i
 }
 
 fn assert_queryable(server: &Server, expected: &[(String, String, i64)]) {
-    let now = now_ns() / 1_000_000;
     let mut totals: std::collections::BTreeMap<(String, String), i64> = Default::default();
     for (service, id, sum) in expected {
         *totals.entry((service.clone(), id.clone())).or_default() += sum;
     }
     for ((service, id), sum) in totals {
-        let (status, body) = server.connect_json(
-            "/querier.v1.QuerierService/SelectMergeStacktraces",
-            json!({"profileTypeID": id, "labelSelector": format!("{{service_name=\"{service}\"}}"),
-                   "start": now - 3_600_000, "end": now + 1000}),
-        );
-        assert_eq!(status, 200, "{body}");
-        let total: i64 = body["flamegraph"]["total"].as_str().map_or(0, |t| t.parse().unwrap());
-        assert_eq!(total, sum, "{service} {id}");
+        assert_eq!(server.flame_total(&id, &format!("{{service_name=\"{service}\"}}")), sum, "{service} {id}");
     }
 }
 
@@ -121,7 +95,7 @@ fn connect_es_captures_replay() {
 
     // Its LabelNames call, with the captured headers and a current range.
     let dir = shared_dir().join("testdata/clients/connect-grpc-clients");
-    let headers = headers(&dir.join("003-POST-querier.v1.QuerierService_LabelNames.headers.txt"));
+    let headers = capture_headers(&dir.join("003-POST-querier.v1.QuerierService_LabelNames.headers.txt"));
     let mut body: serde_json::Value = serde_json::from_slice(
         &std::fs::read(dir.join("003-POST-querier.v1.QuerierService_LabelNames.body.bin")).unwrap(),
     )
