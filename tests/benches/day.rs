@@ -151,12 +151,6 @@ fn main() {
         let t = Instant::now();
         kiln_core::query::select_merge_stacktraces(&cx, &req(now_ms - 3_600_000)).unwrap();
         let hour = t.elapsed();
-        if std::env::var_os("TMP_PROFILE").is_some() {
-            for _ in 0..600 {
-                kiln_core::query::select_merge_stacktraces(&cx, &req(now_ms - 3_600_000)).unwrap();
-            }
-            std::process::exit(0);
-        }
         let t = Instant::now();
         kiln_core::query::select_merge_stacktraces(&cx, &req(day_start)).unwrap();
         let day = t.elapsed();
