@@ -32,12 +32,15 @@ fn input() -> (NameTree, Vec<i64>, usize) {
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     let mut names = NameTree::default();
     for i in 0..NAMES {
-        names.names.extend_from_slice(format!("github.com/org/service/pkg{}.(*Type{}).Method{}", i % 97, i % 13, i).as_bytes());
+        names.names.extend_from_slice(
+            format!("github.com/org/service/pkg{}.(*Type{}).Method{}", i % 97, i % 13, i).as_bytes(),
+        );
         names.name_ends.push(names.names.len() as u32);
     }
     let mut has_child = vec![false; NODES + 1];
     for k in 1..=NODES {
-        let parent = if k == 1 || rng.next() % 100 < 66 { k - 1 } else { k - 1 - (rng.next() as usize % (k - 1).min(1000)) };
+        let parent =
+            if k == 1 || rng.next() % 100 < 55 { k - 1 } else { k - 1 - (rng.next() as usize % (k - 1).min(1000)) };
         has_child[parent] = true;
         names.parents.push(parent as u32);
         names.name_ids.push((rng.next() % u64::from(NAMES)) as u32);
@@ -79,5 +82,8 @@ fn main() {
     println!("input: {stacks} distinct stacks, {tree_nodes} tree nodes, {NAMES} function names");
     println!("merge into StackTree:           {merge:>8.1} ms");
     println!("flame graph (max_nodes 8192):   {graph:>8.1} ms");
-    println!("total:                          {:>8.1} ms (target < 1000; Pyroscope's tree resolve: 3600)", merge + graph);
+    println!(
+        "total:                          {:>8.1} ms (target < 1000; Pyroscope's tree resolve: 3600)",
+        merge + graph
+    );
 }

@@ -84,11 +84,18 @@ impl NameTree {
     /// stack) into `tree`.
     pub fn merge_into(&self, node_values: &[i64], tree: &mut StackTree) {
         let names: Vec<u32> = (0..self.name_ends.len()).map(|i| tree.intern(self.name(i))).collect();
+        // Nodes from `fresh` on are created by this merge. Each name-tree
+        // node has its own name path, so a fresh node receives each child
+        // name once and needs no lookup.
+        let fresh = (tree.node_count() + 1) as u32;
         let mut tree_nodes = vec![StackTree::ROOT; self.parents.len() + 1];
         for k in 1..tree_nodes.len() {
             let parent = tree_nodes.get(self.parents[k - 1] as usize).copied().unwrap_or(StackTree::ROOT);
-            let name = names.get(self.name_ids[k - 1] as usize).copied();
-            tree_nodes[k] = name.map_or(parent, |name| tree.child(parent, name));
+            let Some(&name) = names.get(self.name_ids[k - 1] as usize) else {
+                tree_nodes[k] = parent;
+                continue;
+            };
+            tree_nodes[k] = if parent >= fresh { tree.append_child(parent, name) } else { tree.child(parent, name) };
         }
         for (j, &value) in node_values.iter().enumerate().filter(|(_, v)| **v != 0) {
             let node = if j == 0 { 0 } else { self.stack_nodes.get(j - 1).copied().unwrap_or(0) };

@@ -36,8 +36,12 @@ pub struct StackTree {
     node_names: Vec<u32>,
     /// Per node: value of samples whose stack ends exactly here.
     selfs: Vec<i64>,
-    /// `(parent << 32 | name)` → child node id.
+    /// `(parent << 32 | name)` → child node id, for every node whose parent
+    /// is below `unindexed_parents`.
     children: HashMap<u64, u32, FxBuildHasher>,
+    /// Children of nodes from this id on may be missing from `children`
+    /// (see [`StackTree::append_child`]); `u32::MAX` when none are.
+    unindexed_parents: u32,
     /// Sum of all self values, kept up to date by `add_self`.
     total: i64,
 }
@@ -59,6 +63,7 @@ impl StackTree {
             node_names: Vec::with_capacity(nodes + 1),
             selfs: Vec::with_capacity(nodes + 1),
             children: HashMap::with_capacity_and_hasher(nodes, FxBuildHasher),
+            unindexed_parents: u32::MAX,
             total: 0,
         };
         t.parents.push(Self::ROOT);
@@ -102,6 +107,9 @@ impl StackTree {
     pub fn child(&mut self, parent: u32, name: u32) -> u32 {
         debug_assert!((parent as usize) < self.parents.len());
         debug_assert!((name as usize) < self.names.len());
+        if parent >= self.unindexed_parents {
+            self.index_children();
+        }
         match self.children.entry(child_key(parent, name)) {
             Entry::Occupied(e) => *e.get(),
             Entry::Vacant(e) => {
@@ -115,8 +123,39 @@ impl StackTree {
         }
     }
 
+    /// Adds a child of `parent` called `name` without looking for an
+    /// existing one: for a caller that knows there is none, because `parent`
+    /// is new and each of its children is added once (a merge copying a
+    /// subtree that did not exist). Skipping the child map makes such copies
+    /// several times faster; the map catches up when next needed.
+    pub fn append_child(&mut self, parent: u32, name: u32) -> u32 {
+        debug_assert!((parent as usize) < self.parents.len());
+        self.unindexed_parents = self.unindexed_parents.min(parent);
+        let id = to_id(self.parents.len());
+        self.parents.push(parent);
+        self.node_names.push(name);
+        self.selfs.push(0);
+        id
+    }
+
+    /// Puts the nodes [`Self::append_child`] added into the child map.
+    fn index_children(&mut self) {
+        let from = self.unindexed_parents as usize + 1;
+        for id in from..self.parents.len() {
+            self.children.entry(child_key(self.parents[id], self.node_names[id])).or_insert(id as u32);
+        }
+        self.unindexed_parents = u32::MAX;
+    }
+
     /// The child of `parent` called `name`, if it exists.
     pub fn find_child(&self, parent: u32, name: u32) -> Option<u32> {
+        if parent >= self.unindexed_parents {
+            // Not in the map yet: children come after their parent.
+            let after = parent as usize + 1;
+            let found =
+                (after..self.parents.len()).find(|&id| self.parents[id] == parent && self.node_names[id] == name);
+            return found.map(to_id);
+        }
         self.children.get(&child_key(parent, name)).copied()
     }
 
@@ -334,6 +373,17 @@ pub(crate) mod tests {
 
     pub(crate) fn pairs(v: &[(&str, i64)]) -> Vec<(String, i64)> {
         v.iter().map(|(s, n)| (s.to_string(), *n)).collect()
+    }
+
+    #[test]
+    fn appended_children_are_found_once_indexed() {
+        let mut t = StackTree::new();
+        let (a, b) = (t.intern("a"), t.intern("b"));
+        let na = t.child(StackTree::ROOT, a);
+        let nb = t.append_child(na, b);
+        assert_eq!(t.find_child(na, b), Some(nb), "found before indexing");
+        assert_eq!(t.child(na, b), nb, "no duplicate after indexing");
+        assert_eq!(t.node_count(), 2);
     }
 
     #[test]
