@@ -1,0 +1,230 @@
+//! Conformance against the shared test data (`../shared/testdata/jfr`,
+//! MANIFEST.md): Pyroscope's query goldens, jfr-parser's collapsed outputs,
+//! the JDK recording a real agent uploaded, and malformed variants. Tests
+//! run on the host, so they read files with std.
+
+extern crate std;
+
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use std::path::PathBuf;
+
+use super::*;
+use crate::pprof::{self as pp, Profile};
+
+fn testdata_dir() -> PathBuf {
+    let dir = std::env::var_os("KILN_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
+        .join("testdata");
+    assert!(
+        dir.join("MANIFEST.md").is_file(),
+        "SHARED TEST DATA MISSING: expected {} (set KILN_SHARED)",
+        dir.display()
+    );
+    dir
+}
+
+fn read(path: &str) -> Vec<u8> {
+    let p = testdata_dir().join(path);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    if gzip::is_gzip(bytes) { gzip::decompress(bytes, 1 << 30).unwrap() } else { bytes.to_vec() }
+}
+
+/// Large enough for every recording here (the biggest inflates to 12 MB).
+fn options() -> Options {
+    Options {
+        from_nanos: 1_706_241_880_000_000_000,
+        until_nanos: 1_706_241_890_000_000_000,
+        max_decompressed_size: 64 << 20,
+        ..Options::default()
+    }
+}
+
+fn convert(input: &str, labels: Option<&str>) -> Vec<JfrProfile> {
+    let labels = labels.map(|l| read(&format!("jfr/{l}")));
+    profiles(&read(&format!("jfr/{input}")), labels.as_deref(), &options()).unwrap_or_else(|e| panic!("{input}: {e}"))
+}
+
+fn string(p: &Profile, i: i64) -> &str {
+    &p.string_table[i as usize]
+}
+
+/// The samples of `p` carrying every label of `selector`.
+fn select(p: &Profile, selector: &[(&str, &str)]) -> Profile {
+    let mut out = p.clone();
+    out.sample.retain(|s| {
+        selector.iter().all(|(k, v)| s.label.iter().any(|l| string(p, l.key) == *k && string(p, l.str) == *v))
+    });
+    out
+}
+
+/// The inputs with labels parts (MANIFEST.md).
+fn labels_for(input: &str) -> Option<&'static str> {
+    match input {
+        "dump1.jfr.gz" => Some("dump1.labels.pb.gz"),
+        "dump2.jfr.gz" => Some("dump2.labels.pb.gz"),
+        "new_spancontext.jfr.gz" => Some("new_spancontext.labels.gz"),
+        _ => None,
+    }
+}
+
+/// The label sets behind the golden files' hashes (MANIFEST.md, "File names").
+fn selector_for(hash: &str) -> Vec<(&'static str, &'static str)> {
+    let thread = match hash {
+        "17241709254077376921" => return Vec::new(),
+        "2539015855607244867" => "pool-2-thread-1",
+        "6511396920643364271" => "pool-2-thread-2",
+        "5571933481434853072" => "pool-2-thread-3",
+        "10784330302778997279" => "pool-2-thread-4",
+        "16370823494798218517" => "pool-2-thread-5",
+        "14685508092873724845" => "pool-2-thread-6",
+        "15666661103234080825" => "pool-2-thread-7",
+        "302387572117411911" => "pool-2-thread-8",
+        other => panic!("unknown label hash {other}"),
+    };
+    alloc::vec![("thread_name", thread)]
+}
+
+/// Pyroscope's integration-test goldens: for each `(input, profile type,
+/// label set)`, the merged stacks of that type and label set.
+#[test]
+fn pyroscope_goldens() {
+    let dir = testdata_dir().join("jfr/expected");
+    let mut goldens: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".pb.gz"))
+        .collect();
+    goldens.sort();
+    assert!(goldens.len() >= 50, "expected Pyroscope's goldens in {}", dir.display());
+    let mut converted: BTreeMap<String, Vec<JfrProfile>> = BTreeMap::new();
+    for golden in &goldens {
+        let (input, rest) = golden.split_once(".jfr.gz.").unwrap();
+        let input = format!("{input}.jfr.gz");
+        let hash = rest.trim_end_matches(".pb.gz").rsplit('.').next().unwrap();
+        let expected = pp::decode(&read(&format!("jfr/expected/{golden}")), &pp::Limits::default()).unwrap();
+        let (st, period) = (&expected.sample_type[0], expected.period_type.as_ref().unwrap());
+        let want_type = (string(&expected, st.r#type), string(&expected, st.unit));
+        let want_period = (string(&expected, period.r#type), string(&expected, period.unit));
+
+        let ours = converted.entry(input.clone()).or_insert_with(|| convert(&input, labels_for(&input)));
+        let mut found = None;
+        for jp in ours.iter() {
+            let p = &jp.profile;
+            let Some(pt) = &p.period_type else { continue };
+            if (string(p, pt.r#type), string(p, pt.unit)) != want_period {
+                continue;
+            }
+            for (column, t) in p.sample_type.iter().enumerate() {
+                if (string(p, t.r#type), string(p, t.unit)) == want_type {
+                    found = Some((p, column));
+                }
+            }
+        }
+        let (p, column) = found.unwrap_or_else(|| panic!("{golden}: no profile of type {want_type:?}"));
+        let got = pp::collapsed(&select(p, &selector_for(hash)), column);
+        let want = pp::collapsed(&expected, 0);
+        assert_eq!(got.len(), want.len(), "{golden}: stack count");
+        assert_eq!(got, want, "{golden}");
+    }
+}
+
+/// Every recording jfr-parser's tests convert, with the labels part they use.
+const JFR_PARSER_INPUTS: &[&str] = &[
+    "example",
+    "async-profiler",
+    "goland-multichunk",
+    "FastSlow_2024_01_16_180855",
+    "cortex-dev-01__kafka-0__cpu__0",
+    "cortex-dev-01__kafka-0__cpu__1",
+    "cortex-dev-01__kafka-0__cpu__2",
+    "cortex-dev-01__kafka-0__cpu__3",
+    "cortex-dev-01__kafka-0__cpu_lock0_alloc0__0",
+    "cortex-dev-01__kafka-0__cpu_lock_alloc__0",
+    "cortex-dev-01__kafka-0__cpu_lock_alloc__1",
+    "cortex-dev-01__kafka-0__cpu_lock_alloc__2",
+    "cortex-dev-01__kafka-0__cpu_lock_alloc__3",
+    "dump1",
+    "dump2",
+    "dd-trace-java",
+    "cpool-uint64-constant-index",
+    "event-with-type-zero",
+    "object-allocation-sample",
+    "uint64-ref-id",
+    "parse_failure_repro1",
+    "wall_tick_sample",
+    "nativemem",
+    "new_spancontext",
+    "wall",
+];
+
+/// jfr-parser's name of a profile: `<metric>_<type>__<unit>[+<type>__<unit>]`.
+fn parser_name(jp: &JfrProfile) -> String {
+    let p = &jp.profile;
+    let types: Vec<String> =
+        p.sample_type.iter().map(|t| format!("{}__{}", string(p, t.r#type), string(p, t.unit))).collect();
+    format!("{}_{}", jp.labels.get("__name__").unwrap(), types.join("+"))
+}
+
+/// jfr-parser's collapsed rendering: `frame:line;…` root first, all values.
+fn collapsed_with_lines(p: &Profile) -> String {
+    let functions: BTreeMap<u64, &str> = p.function.iter().map(|f| (f.id, string(p, f.name))).collect();
+    let locations: BTreeMap<u64, &pp::Location> = p.location.iter().map(|l| (l.id, l)).collect();
+    let mut stacks: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for s in &p.sample {
+        let frames: Vec<String> = s
+            .location_id
+            .iter()
+            .rev()
+            .flat_map(|id| &locations[id].line)
+            .map(|l| format!("{}:{}", functions[&l.function_id], l.line))
+            .collect();
+        let sum = stacks.entry(frames.join(";")).or_insert_with(|| alloc::vec![0; s.value.len()]);
+        sum.iter_mut().zip(&s.value).for_each(|(a, b)| *a += b);
+    }
+    let lines: Vec<String> = stacks
+        .into_iter()
+        .filter(|(_, v)| v.iter().any(|&x| x != 0))
+        .map(|(k, v)| format!("{k} [{}]", v.iter().map(i64::to_string).collect::<Vec<_>>().join(" ")))
+        .collect();
+    lines.join("\n")
+}
+
+#[test]
+fn jfr_parser_collapsed_outputs() {
+    for input in JFR_PARSER_INPUTS {
+        let file = format!("{input}.jfr.gz");
+        let mut ours = convert(&file, labels_for(&file));
+        ours.sort_by_key(parser_name);
+        for (i, jp) in ours.iter().enumerate() {
+            let name = parser_name(jp);
+            let expected = format!("jfr/expected/jfr-parser/{input}_{i}_{name}_expected_collapsed.txt.gz");
+            let want = String::from_utf8(gunzip(&read(&expected))).unwrap();
+            let got = collapsed_with_lines(&jp.profile);
+            if got != want {
+                let (g, w): (Vec<_>, Vec<_>) = (got.lines().collect(), want.lines().collect());
+                let first = g.iter().zip(&w).position(|(a, b)| a != b).unwrap_or(g.len().min(w.len()));
+                panic!(
+                    "{expected}: {} lines vs {} expected; first difference at line {first}:\n got: {:?}\nwant: {:?}",
+                    g.len(),
+                    w.len(),
+                    g.get(first),
+                    w.get(first)
+                );
+            }
+        }
+        assert!(!ours.is_empty(), "{input}: no profiles");
+        let missing = format!("jfr/expected/jfr-parser/{input}_{}_", ours.len());
+        let dir = testdata_dir().join("jfr/expected/jfr-parser");
+        let extra = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap());
+        let extra: Vec<String> =
+            extra.filter(|n| format!("jfr/expected/jfr-parser/{n}").starts_with(&missing)).collect();
+        assert!(extra.is_empty(), "{input}: expected more profiles: {extra:?}");
+    }
+}
