@@ -228,3 +228,183 @@ fn jfr_parser_collapsed_outputs() {
         assert!(extra.is_empty(), "{input}: expected more profiles: {extra:?}");
     }
 }
+
+/// Events per type name, counted by walking the records of every chunk.
+fn event_counts(data: &[u8]) -> BTreeMap<String, i64> {
+    let mut counts = BTreeMap::new();
+    let mut pos = 0;
+    while pos < data.len() {
+        let header = Header::read(&data[pos..]).unwrap();
+        let chunk = &data[pos..pos + header.size as usize];
+        let types = Types::read(chunk, header.metadata_offset as usize).unwrap();
+        let mut r = Reader::at(chunk, HEADER_SIZE as usize);
+        while r.remaining() > 0 {
+            let start = r.pos();
+            let size = r.varlong().unwrap() as usize;
+            let name = types.class(r.varlong().unwrap()).map_or(String::new(), |c| c.name.to_string());
+            *counts.entry(name).or_default() += 1;
+            r = Reader::at(chunk, start + size);
+        }
+        pos += chunk.len();
+    }
+    counts
+}
+
+/// The bytes of multipart part `name` (the captured requests' framing).
+fn multipart_part<'a>(body: &'a [u8], name: &str) -> &'a [u8] {
+    let find = |hay: &[u8], needle: &[u8], from: usize| {
+        hay[from..].windows(needle.len()).position(|w| w == needle).map(|i| i + from).unwrap()
+    };
+    let boundary = &body[..find(body, b"\r\n", 0)];
+    let header = find(body, format!("name=\"{name}\"").as_bytes(), 0);
+    let start = find(body, b"\r\n\r\n", header) + 4;
+    let end = find(body, boundary, start) - 2;
+    &body[start..end]
+}
+
+fn total(profiles: &[JfrProfile], sample_type: &str) -> i64 {
+    let mut sum = 0;
+    for jp in profiles {
+        let p = &jp.profile;
+        for (column, t) in p.sample_type.iter().enumerate() {
+            if string(p, t.r#type) == sample_type {
+                sum += p.sample.iter().map(|s| s.value[column]).sum::<i64>();
+            }
+        }
+    }
+    sum
+}
+
+/// The JDK's own recorder, uploaded raw and as multipart with gzip and
+/// labels: cpu, allocation and lock profiles whose totals are the events'.
+#[test]
+fn jdk_recording_from_the_java_agent() {
+    let raw = read("clients/java-jfr/001-POST-ingest.body.bin");
+    let counts = event_counts(&raw);
+    let count = |name: &str| counts.get(name).copied().unwrap_or(0);
+    assert!(count("jdk.ExecutionSample") > 0 && count("jdk.ObjectAllocationSample") > 0, "{counts:?}");
+
+    let multipart = read("clients/java-jfr/002-POST-ingest.body.bin");
+    let (jfr, labels) = (multipart_part(&multipart, "jfr"), multipart_part(&multipart, "labels"));
+    assert!(gzip::is_gzip(jfr) && gzip::is_gzip(labels));
+    let plain = read("clients/java-jfr/003-POST-ingest.body.bin");
+    let uploads = [(&raw[..], None), (jfr, Some(labels)), (multipart_part(&plain, "jfr"), None)];
+    for (jfr, labels) in uploads {
+        let ours = profiles(jfr, labels, &options()).unwrap();
+        let names: Vec<&str> = ours.iter().map(|p| p.labels.get("__name__").unwrap()).collect();
+        for metric in ["process_cpu", "memory", "mutex", "block"] {
+            assert!(names.contains(&metric), "no {metric} profile: {names:?}");
+        }
+        assert_eq!(total(&ours, "cpu"), 10_000_000 * count("jdk.ExecutionSample"));
+        assert_eq!(total(&ours, "alloc_sample_objects"), count("jdk.ObjectAllocationSample"));
+        assert_eq!(total(&ours, "alloc_in_new_tlab_objects"), count("jdk.ObjectAllocationInNewTLAB"));
+        assert_eq!(total(&ours, "alloc_outside_tlab_objects"), count("jdk.ObjectAllocationOutsideTLAB"));
+        assert_eq!(total(&ours, "contentions"), count("jdk.JavaMonitorEnter") + count("jdk.ThreadPark"));
+        assert!(total(&ours, "alloc_sample_bytes") > 0 && total(&ours, "delay") > 0);
+    }
+}
+
+/// async-profiler's context and span ids become sample labels.
+#[test]
+fn context_and_span_labels() {
+    let ours = convert("new_spancontext.jfr.gz", Some("new_spancontext.labels.gz"));
+    let p = &ours[0].profile;
+    let labelled = p.sample.iter().find(|s| !s.label.is_empty()).expect("labelled samples");
+    let labels: Vec<(&str, &str)> = labelled.label.iter().map(|l| (string(p, l.key), string(p, l.str))).collect();
+    assert!(labels.contains(&("profile_id", "00000000000000ef")), "{labels:?}");
+    assert!(labels.contains(&("span_name", "Fibonachi")), "{labels:?}");
+    assert!(labels.iter().any(|(k, _)| k.starts_with("dyn")), "{labels:?}");
+    assert_eq!(ours[0].labels.get("jfr_event"), Some("ctimer"));
+}
+
+fn err(jfr: &[u8]) -> String {
+    match profiles(jfr, None, &options()) {
+        Err(Error::InvalidArgument(msg)) => msg,
+        other => panic!("expected invalid argument, got {other:?}"),
+    }
+}
+
+fn set_u64(data: &mut [u8], at: usize, v: u64) {
+    data[at..at + 8].copy_from_slice(&v.to_be_bytes());
+}
+
+#[test]
+fn malformed_recordings_are_invalid_arguments() {
+    let good = gunzip(&read("jfr/cortex-dev-01__kafka-0__cpu__0.jfr.gz"));
+    assert!(profiles(&[], None, &options()).unwrap().is_empty());
+    assert!(err(b"this is not a flight recording, just some text").contains("invalid chunk magic"));
+
+    // Pyroscope's TestCorruptedJFR422: first byte zeroed.
+    let mut corrupted = good.clone();
+    corrupted[0] = 0;
+    assert!(err(&corrupted).contains("invalid chunk magic"));
+
+    let mut version = good.clone();
+    version[5] = 9;
+    assert!(err(&version).contains("unsupported version"));
+
+    // A chunk claiming far more bytes than there are.
+    let mut huge = good.clone();
+    set_u64(&mut huge, 8, 1 << 60);
+    assert!(err(&huge).contains("exceeds"), "{}", err(&huge));
+
+    // Truncated anywhere, with the header's size left as is or made to fit.
+    for cut in (1..good.len()).step_by(997).chain([good.len() - 1]) {
+        let truncated = &good[..cut];
+        let _ = err(truncated);
+        if cut > HEADER_SIZE as usize {
+            let mut fitted = truncated.to_vec();
+            set_u64(&mut fitted, 8, cut as u64);
+            // Either an error or the samples before the cut (when it falls
+            // after both the metadata and the pools).
+            let _ = profiles(&fitted, None, &options());
+        }
+    }
+
+    // Constant-pool offset pointing at the metadata, past the end, at 0.
+    let metadata_offset = u64::from_be_bytes(good[24..32].try_into().unwrap());
+    for offset in [metadata_offset, good.len() as u64, 0, HEADER_SIZE] {
+        let mut bad = good.clone();
+        set_u64(&mut bad, 16, offset);
+        let msg = err(&bad);
+        assert!(msg.starts_with("jfr: "), "{msg}");
+    }
+
+    // A trailing second chunk that is garbage.
+    let mut two = good.clone();
+    two.extend_from_slice(b"FLR\0garbage");
+    let _ = err(&two);
+
+    // gzip is inflated up to the limit only.
+    let small = Options { max_decompressed_size: good.len() - 1, ..options() };
+    let gz = read("jfr/cortex-dev-01__kafka-0__cpu__0.jfr.gz");
+    let msg = profiles(&gz, None, &small).unwrap_err().to_string();
+    assert!(msg.contains("decompressed size exceeds"), "{msg}");
+    assert!(profiles(&gz, Some(b"\xff\xff\xff"), &options()).is_err());
+}
+
+/// Random byte damage anywhere (metadata, pools, events) ends in a result or
+/// an error: no panic, no hang.
+#[test]
+fn damaged_recordings_never_panic() {
+    for input in ["nativemem.jfr.gz", "wall_tick_sample.jfr.gz", "new_spancontext.jfr.gz"] {
+        let good = gunzip(&read(&format!("jfr/{input}")));
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..400 {
+            let mut bad = good.clone();
+            for _ in 0..1 + next() % 4 {
+                let at = HEADER_SIZE as usize + (next() as usize) % (bad.len() - HEADER_SIZE as usize);
+                bad[at] = next() as u8;
+            }
+            if let Err(e) = profiles(&bad, None, &options()) {
+                assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
+            }
+        }
+    }
+}
