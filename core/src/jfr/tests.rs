@@ -408,3 +408,286 @@ fn damaged_recordings_never_panic() {
         }
     }
 }
+
+/// A minimal JFR writer for hand-made recordings.
+mod synthetic {
+    use super::*;
+
+    #[derive(Default)]
+    pub(super) struct W(pub Vec<u8>);
+
+    impl W {
+        pub fn varint(&mut self, mut v: u64) -> &mut Self {
+            while v >= 0x80 {
+                self.0.push(v as u8 | 0x80);
+                v >>= 7;
+            }
+            self.0.push(v as u8);
+            self
+        }
+        pub fn string(&mut self, s: &str) -> &mut Self {
+            self.0.push(3);
+            self.varint(s.len() as u64);
+            self.0.extend_from_slice(s.as_bytes());
+            self
+        }
+    }
+
+    /// `body` as a record: a 4-byte padded size varint, then the body.
+    pub fn record(body: &[u8]) -> Vec<u8> {
+        let n = body.len() + 4;
+        let mut out = alloc::vec![(n as u8) | 0x80, (n >> 7) as u8 | 0x80, (n >> 14) as u8 | 0x80, (n >> 21) as u8];
+        out.extend_from_slice(body);
+        out
+    }
+
+    const LONG: u64 = 20;
+    const INT: u64 = 21;
+    const BOOLEAN: u64 = 22;
+    const STRING: u64 = 23;
+    const THREAD: u64 = 30;
+    const CLASS: u64 = 31;
+    const METHOD: u64 = 32;
+    const SYMBOL: u64 = 34;
+    const STACK_TRACE: u64 = 35;
+    const STACK_FRAME: u64 = 36;
+    const FRAME_TYPE: u64 = 38;
+    const THREAD_STATE: u64 = 39;
+    pub const EXECUTION_SAMPLE: u64 = 100;
+    pub const ACTIVE_SETTING: u64 = 101;
+    pub const UNKNOWN_EVENT: u64 = 102;
+
+    /// (name, type id, constant pool, array)
+    type F = (&'static str, u64, bool, bool);
+
+    fn metadata() -> Vec<u8> {
+        let classes: &[(u64, &str, &[F])] = &[
+            (LONG, "long", &[]),
+            (INT, "int", &[]),
+            (BOOLEAN, "boolean", &[]),
+            (STRING, "java.lang.String", &[]),
+            (24, "short", &[]),
+            (25, "float", &[]),
+            (THREAD, "java.lang.Thread", &[("osName", STRING, false, false)]),
+            (
+                CLASS,
+                "java.lang.Class",
+                &[("classLoader", 37, true, false), ("name", SYMBOL, true, false), ("modifiers", INT, false, false)],
+            ),
+            (
+                METHOD,
+                "jdk.types.Method",
+                &[("type", CLASS, true, false), ("name", SYMBOL, true, false), ("hidden", BOOLEAN, false, false)],
+            ),
+            (33, "jdk.types.Package", &[("name", SYMBOL, true, false)]),
+            (SYMBOL, "jdk.types.Symbol", &[("string", STRING, false, false)]),
+            (
+                STACK_TRACE,
+                "jdk.types.StackTrace",
+                &[("truncated", BOOLEAN, false, false), ("frames", STACK_FRAME, false, true)],
+            ),
+            (
+                STACK_FRAME,
+                "jdk.types.StackFrame",
+                &[
+                    ("method", METHOD, true, false),
+                    ("lineNumber", INT, false, false),
+                    ("type", FRAME_TYPE, true, false),
+                ],
+            ),
+            (37, "jdk.types.ClassLoader", &[("name", SYMBOL, true, false)]),
+            (FRAME_TYPE, "jdk.types.FrameType", &[("description", STRING, false, false)]),
+            (THREAD_STATE, "jdk.types.ThreadState", &[("name", STRING, false, false)]),
+            (
+                EXECUTION_SAMPLE,
+                "jdk.ExecutionSample",
+                &[
+                    ("startTime", LONG, false, false),
+                    ("sampledThread", THREAD, true, false),
+                    ("stackTrace", STACK_TRACE, true, false),
+                    ("state", THREAD_STATE, true, false),
+                    ("contextId", LONG, false, false),
+                    ("extra", STRING, false, false),
+                ],
+            ),
+            (
+                ACTIVE_SETTING,
+                "jdk.ActiveSetting",
+                &[("startTime", LONG, false, false), ("name", STRING, false, false), ("value", STRING, false, false)],
+            ),
+            (UNKNOWN_EVENT, "vendor.Unknown", &[("x", LONG, false, false)]),
+        ];
+        let mut strings: Vec<String> = Vec::new();
+        let mut idx = |s: &str| match strings.iter().position(|x| x == s) {
+            Some(i) => i as u64,
+            None => {
+                strings.push(s.into());
+                strings.len() as u64 - 1
+            }
+        };
+        let mut tree = W::default();
+        let element =
+            |tree: &mut W, idx: &mut dyn FnMut(&str) -> u64, name: &str, attrs: &[(&str, String)], children: u64| {
+                tree.varint(idx(name)).varint(attrs.len() as u64);
+                for (k, v) in attrs {
+                    let (k, v) = (idx(k), idx(v));
+                    tree.varint(k).varint(v);
+                }
+                tree.varint(children);
+            };
+        element(&mut tree, &mut idx, "root", &[], 1);
+        element(&mut tree, &mut idx, "metadata", &[], classes.len() as u64);
+        for (id, name, fields) in classes {
+            element(
+                &mut tree,
+                &mut idx,
+                "class",
+                &[("id", id.to_string()), ("name", name.to_string())],
+                fields.len() as u64,
+            );
+            for (fname, t, cp, array) in *fields {
+                let mut attrs = alloc::vec![("name", fname.to_string()), ("class", t.to_string())];
+                if *cp {
+                    attrs.push(("constantPool", "true".into()));
+                }
+                if *array {
+                    attrs.push(("dimension", "1".into()));
+                }
+                element(&mut tree, &mut idx, "field", &attrs, 0);
+            }
+        }
+        let mut body = W::default();
+        body.varint(0).varint(0).varint(0).varint(1).varint(strings.len() as u64);
+        for s in &strings {
+            body.string(s);
+        }
+        body.0.extend_from_slice(&tree.0);
+        record(&body.0)
+    }
+
+    /// Pools with every key offset by `base`, as another chunk may number them.
+    fn checkpoint(base: u64) -> Vec<u8> {
+        let mut w = W::default();
+        w.varint(1).varint(0).varint(0).varint(0).varint(1).varint(5);
+        w.varint(SYMBOL).varint(4);
+        for (k, s) in [(1, "com/x/Main"), (2, "main"), (3, "work"), (4, "com/x/Main$$Lambda$7/0x10")] {
+            w.varint(base + k).string(s);
+        }
+        w.varint(CLASS).varint(2);
+        w.varint(base + 1).varint(0).varint(base + 1).varint(0);
+        w.varint(base + 2).varint(0).varint(base + 4).varint(0);
+        w.varint(METHOD).varint(4);
+        w.varint(base + 1).varint(base + 1).varint(base + 2).0.push(0);
+        w.varint(base + 2).varint(base + 1).varint(base + 3).0.push(0);
+        w.varint(base + 3).varint(base + 99).varint(base + 3).0.push(0); // class missing
+        w.varint(base + 4).varint(base + 2).varint(base + 3).0.push(0);
+        w.varint(STACK_TRACE).varint(3);
+        let frames: [&[(u64, u64)]; 3] = [&[(2, 20), (1, 10)], &[(3, 5), (1, 11)], &[(4, 1), (1, 12)]];
+        for (k, frames) in frames.iter().enumerate() {
+            w.varint(base + k as u64 + 1).0.push(0);
+            w.varint(frames.len() as u64);
+            for (method, line) in *frames {
+                w.varint(base + method).varint(*line).varint(0);
+            }
+        }
+        w.varint(THREAD_STATE).varint(2);
+        w.varint(base + 1).string("STATE_RUNNABLE");
+        w.varint(base + 2).string("STATE_SLEEPING");
+        record(&w.0)
+    }
+
+    pub fn sample(base: u64, stack: u64, state: u64) -> Vec<u8> {
+        let mut w = W::default();
+        w.varint(EXECUTION_SAMPLE).varint(7).varint(1).varint(base + stack).varint(base + state).varint(0).string("x");
+        record(&w.0)
+    }
+
+    pub fn setting(name: &str, value: &str) -> Vec<u8> {
+        let mut w = W::default();
+        w.varint(ACTIVE_SETTING).varint(7).string(name).string(value);
+        record(&w.0)
+    }
+
+    /// A whole chunk: header, `events`, metadata, constant pools.
+    pub fn chunk(base: u64, events: &[Vec<u8>]) -> Vec<u8> {
+        let mut body: Vec<u8> = events.concat();
+        let metadata_offset = 68 + body.len() as u64;
+        body.extend(metadata());
+        let pool_offset = 68 + body.len() as u64;
+        body.extend(checkpoint(base));
+        let mut out = b"FLR\0".to_vec();
+        out.extend_from_slice(&0x0002_0001u32.to_be_bytes());
+        for v in [68 + body.len() as u64, pool_offset, metadata_offset, 0, 0, 0, 1_000_000_000] {
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+        out.extend_from_slice(&0u32.to_be_bytes());
+        out.extend(body);
+        out
+    }
+}
+
+fn collapsed_of(ours: &[JfrProfile], metric: &str) -> Vec<(String, i64)> {
+    let p = ours.iter().find(|p| p.labels.get("__name__") == Some(metric)).unwrap_or_else(|| panic!("no {metric}"));
+    pp::collapsed(&p.profile, 0)
+}
+
+#[test]
+fn synthetic_recording_maps_events_to_profiles() {
+    use synthetic::*;
+    let unknown = record(&[UNKNOWN_EVENT as u8, 5]);
+    let events = [
+        sample(0, 1, 1),
+        sample(0, 1, 1),
+        sample(0, 1, 2), // sleeping: no cpu
+        sample(0, 9, 1), // stack trace not in the pool: dropped
+        sample(0, 2, 1), // its leaf frame's class is missing: frame skipped
+        sample(0, 3, 1), // lambda class name folded
+        unknown,
+        setting("event", "wall"),
+        sample(0, 1, 2), // wall mode: wall only
+    ];
+    let ours = profiles(&chunk(0, &events), None, &Options::default()).unwrap();
+    let ms = |n: i64| n * 10_000_000;
+    let cpu = alloc::vec![
+        ("com/x/Main.main".to_string(), ms(1)),
+        ("com/x/Main.main;com/x/Main$$Lambda_.work".to_string(), ms(1)),
+        ("com/x/Main.main;com/x/Main.work".to_string(), ms(2)),
+    ];
+    assert_eq!(collapsed_of(&ours, "process_cpu"), cpu);
+    assert_eq!(collapsed_of(&ours, "wall"), [("com/x/Main.main;com/x/Main.work".to_string(), ms(1))]);
+    assert!(ours.iter().all(|p| p.labels.get("jfr_event") == Some("wall")));
+    for p in &ours {
+        pp::validate(&p.profile, &pp::Limits::default()).unwrap();
+    }
+}
+
+/// Chunks number their pools independently; samples merge by content.
+#[test]
+fn chunks_merge_by_resolved_stacks() {
+    use synthetic::*;
+    let mut two = chunk(0, &[sample(0, 1, 1)]);
+    two.extend(chunk(1000, &[sample(1000, 1, 1), sample(1000, 1, 1)]));
+    let ours = profiles(&two, None, &Options::default()).unwrap();
+    assert_eq!(ours.len(), 1);
+    assert_eq!(ours[0].profile.sample.len(), 1);
+    assert_eq!(collapsed_of(&ours, "process_cpu"), [("com/x/Main.main;com/x/Main.work".to_string(), 30_000_000)]);
+    // A truncated second chunk fails the whole upload.
+    let err = profiles(&two[..two.len() - 3], None, &Options::default()).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)));
+}
+
+/// Events larger than their chunk, of size 0, or with damaged fields.
+#[test]
+fn synthetic_damage_is_rejected() {
+    use synthetic::*;
+    let zero = chunk(0, &[alloc::vec![0u8]]);
+    assert!(err(&zero).contains("size 0"), "{}", err(&zero));
+    let mut too_big = sample(0, 1, 1);
+    too_big[2] = 0xff;
+    too_big[3] = 0x7f;
+    assert!(err(&chunk(0, &[too_big])).contains("exceeds its chunk"));
+    // Sample rate 0: CPU samples are worth nothing.
+    let none = Options { sample_rate: 0, ..Options::default() };
+    let ours = profiles(&chunk(0, &[sample(0, 1, 1)]), None, &none).unwrap();
+    assert!(ours[0].profile.sample.iter().all(|s| s.value == [0]));
+}
