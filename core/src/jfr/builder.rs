@@ -92,27 +92,27 @@ pub(super) struct Stacks {
 }
 
 impl Stacks {
-    pub(super) fn name(&mut self, name: String) -> u32 {
-        if let Some(&id) = self.name_ids.get(&name) {
+    pub(super) fn name(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.name_ids.get(name) {
             return id;
         }
         let id = self.names.len() as u32;
-        self.names.push(name.clone());
-        self.name_ids.insert(name, id);
+        self.names.push(name.into());
+        self.name_ids.insert(name.into(), id);
         id
     }
 
-    pub(super) fn stack(&mut self, frames: Vec<FrameKey>) -> u32 {
-        if let Some(&id) = self.stack_ids.get(&frames) {
+    pub(super) fn stack(&mut self, frames: &[FrameKey]) -> u32 {
+        if let Some(&id) = self.stack_ids.get(frames) {
             return id;
         }
         if self.starts.is_empty() {
             self.starts.push(0);
         }
         let id = self.starts.len() as u32 - 1;
-        self.frames.extend_from_slice(&frames);
+        self.frames.extend_from_slice(frames);
         self.starts.push(self.frames.len() as u32);
-        self.stack_ids.insert(frames, id);
+        self.stack_ids.insert(frames.to_vec(), id);
         id
     }
 

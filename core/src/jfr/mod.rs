@@ -227,7 +227,15 @@ impl<'l> Converter<'l> {
 
     /// Resolves the chunk's stacks and moves its samples into the profiles.
     fn flush(&mut self, pools: &Pools<'_>, samples: ChunkSamples) {
-        let mut resolver = Resolver { pools, names: FastMap::default(), stacks: FastMap::default() };
+        let mut resolver = Resolver {
+            pools,
+            names: FastMap::default(),
+            stacks: FastMap::default(),
+            // Bounded by the pool's size, which is bounded by the input.
+            dense_names: alloc::vec![UNRESOLVED; pools.methods.len() * 2 + 1024],
+            scratch: Vec::new(),
+            name_buf: String::new(),
+        };
         for ((kind, stack, correlation), values) in samples {
             let Some(stack) = resolver.stack(stack, &mut self.stacks) else { continue };
             let (time, duration) = (self.time_nanos, self.duration_nanos);
@@ -259,6 +267,12 @@ struct Resolver<'p, 'a> {
     pools: &'p Pools<'a>,
     names: FastMap<u64, Option<u32>>,
     stacks: FastMap<u64, Option<u32>>,
+    /// Names of method keys below its length ([`UNRESOLVED`] until looked
+    /// up, [`MISSING`] when the frame is skipped).
+    dense_names: Vec<u32>,
+    /// The frames of the stack being resolved.
+    scratch: Vec<FrameKey>,
+    name_buf: String,
 }
 
 impl Resolver<'_, '_> {
@@ -268,10 +282,14 @@ impl Resolver<'_, '_> {
             return id;
         }
         let id = self.pools.stacks.get(&key).map(|&(start, len)| {
-            let frames = &self.pools.frames[start as usize..(start + len) as usize];
-            let keys: Vec<FrameKey> =
-                frames.iter().filter_map(|f| Some((self.name(f.method, stacks)?, f.line))).collect();
-            stacks.stack(keys)
+            let frames = &self.pools.frames[start as usize..start as usize + len as usize];
+            self.scratch.clear();
+            for f in frames {
+                if let Some(name) = self.name(f.method, stacks) {
+                    self.scratch.push((name, f.line));
+                }
+            }
+            stacks.stack(&self.scratch)
         });
         self.stacks.insert(key, id);
         id
@@ -280,15 +298,32 @@ impl Resolver<'_, '_> {
     /// The frame name of method `key`; `None` (frame skipped) when the
     /// method or its class is missing.
     fn name(&mut self, key: u64, stacks: &mut Stacks) -> Option<u32> {
-        if let Some(&id) = self.names.get(&key) {
+        // async-profiler numbers methods densely from 1: a vector beats a
+        // hash lookup on this per-frame path; other keys use the map.
+        let dense = (key as usize) < self.dense_names.len();
+        if dense {
+            match self.dense_names[key as usize] {
+                UNRESOLVED => {}
+                MISSING => return None,
+                id => return Some(id),
+            }
+        } else if let Some(&id) = self.names.get(&key) {
             return id;
         }
         let symbol = |k: u64| self.pools.symbols.get(&k).map_or("", |s| &**s);
         let id = self.pools.methods.get(&key).and_then(|&(class, name)| {
             let class_name = symbol(*self.pools.classes.get(&class)?);
-            Some(stacks.name(symbols::frame_name(class_name, symbol(name))))
+            symbols::frame_name(class_name, symbol(name), &mut self.name_buf);
+            Some(stacks.name(&self.name_buf))
         });
-        self.names.insert(key, id);
+        if dense {
+            self.dense_names[key as usize] = id.unwrap_or(MISSING);
+        } else {
+            self.names.insert(key, id);
+        }
         id
     }
 }
+
+const UNRESOLVED: u32 = u32::MAX;
+const MISSING: u32 = u32::MAX - 1;

@@ -78,12 +78,13 @@ impl Plan {
     /// Reads one record. Bound integers and strings land in `values` at
     /// their slot (string fields must be wanted first, in slots 0 and 1); a
     /// bound array is handed to `array` with its element count.
+    #[inline]
     pub(super) fn read<'a>(
         &self,
         types: &Types<'a>,
         r: &mut Reader<'a>,
         values: &mut Values<'a>,
-        array: &mut dyn FnMut(&mut Reader<'a>, usize) -> Result<()>,
+        array: &mut impl FnMut(&mut Reader<'a>, usize) -> Result<()>,
     ) -> Result<()> {
         for step in &self.steps {
             match (step.slot, step.kind, step.array) {

@@ -132,11 +132,13 @@ impl<'a> Pools<'a> {
             Ok(key)
         };
         if type_id == p.stack_trace.0 {
+            self.stacks.reserve(count);
             for _ in 0..count {
                 let key = r.varlong()?;
                 let start = self.frames.len();
                 let frames = &mut self.frames;
                 let mut read_frames = |r: &mut Reader<'a>, n: usize| -> Result<()> {
+                    frames.reserve(n);
                     let mut v = Values::default();
                     for _ in 0..n {
                         v.longs = [0; plan::SLOTS];
@@ -150,16 +152,19 @@ impl<'a> Pools<'a> {
                 self.stacks.insert(key, (start as u32, len as u32));
             }
         } else if type_id == p.method.0 {
+            self.methods.reserve(count);
             for _ in 0..count {
                 let key = entry(r, &p.method.1, &mut values)?;
                 self.methods.insert(key, (values.longs[0], values.longs[1]));
             }
         } else if type_id == p.class.0 {
+            self.classes.reserve(count);
             for _ in 0..count {
                 let key = entry(r, &p.class.1, &mut values)?;
                 self.classes.insert(key, values.longs[0]);
             }
         } else if type_id == p.symbol.0 {
+            self.symbols.reserve(count);
             for _ in 0..count {
                 let key = entry(r, &p.symbol.1, &mut values)?;
                 self.symbols.insert(key, values.strings[0].take().unwrap_or_default());

@@ -10,25 +10,31 @@ use alloc::string::String;
 
 /// The normalised form of `s` (borrowed when nothing matches).
 pub(super) fn normalize(s: &str) -> Cow<'_, str> {
-    if let Some(rest) = s.strip_prefix(ACCESSOR) {
-        if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()) {
-            return Cow::Owned(format!("{ACCESSOR}_"));
-        }
+    if let Some(rest) = s.strip_prefix(ACCESSOR)
+        && !rest.is_empty()
+        && rest.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Cow::Owned(format!("{ACCESSOR}_"));
     }
-    if let Some(at) = s.rfind(LAMBDA) {
-        if at > 0 && is_lambda_suffix(&s[at + LAMBDA.len()..]) {
-            return Cow::Owned(format!("{}_", &s[..at + LAMBDA.len()]));
-        }
+    if (s.ends_with(".so") || s.ends_with(".so (deleted)"))
+        && let Some(lib) = native_library(s)
+    {
+        return Cow::Borrowed(lib);
     }
-    if let Some(at) = s.rfind(CGLIB) {
-        if at > 0 {
-            return Cow::Owned(format!("{}_", &s[..at + CGLIB.len()]));
-        }
+    // Both remaining patterns contain "$$", which ordinary names rarely do.
+    if !s.as_bytes().windows(2).any(|w| w == b"$$") {
+        return Cow::Borrowed(s);
     }
-    if s.contains(".so") {
-        if let Some(lib) = native_library(s) {
-            return Cow::Borrowed(lib);
-        }
+    if let Some(at) = s.rfind(LAMBDA)
+        && at > 0
+        && is_lambda_suffix(&s[at + LAMBDA.len()..])
+    {
+        return Cow::Owned(format!("{}_", &s[..at + LAMBDA.len()]));
+    }
+    if let Some(at) = s.rfind(CGLIB)
+        && at > 0
+    {
+        return Cow::Owned(format!("{}_", &s[..at + CGLIB.len()]));
     }
     Cow::Borrowed(s)
 }
@@ -85,14 +91,13 @@ fn native_library(s: &str) -> Option<&'static str> {
     ok.then_some("libamazonCorrettoCryptoProvider_.so")
 }
 
-/// `class.method`, the frame name Pyroscope gives a JFR method.
-pub(super) fn frame_name(class: &str, method: &str) -> String {
-    let (class, method) = (normalize(class), normalize(method));
-    let mut name = String::with_capacity(class.len() + 1 + method.len());
-    name.push_str(&class);
-    name.push('.');
-    name.push_str(&method);
-    name
+/// Writes `class.method`, the frame name Pyroscope gives a JFR method, into
+/// `out` (cleared first; reused so known names cost no allocation).
+pub(super) fn frame_name(class: &str, method: &str, out: &mut String) {
+    out.clear();
+    out.push_str(&normalize(class));
+    out.push('.');
+    out.push_str(&normalize(method));
 }
 
 #[cfg(test)]
@@ -139,6 +144,10 @@ mod tests {
         ] {
             assert!(matches!(normalize(s), Cow::Borrowed(b) if b == s), "{s}");
         }
-        assert_eq!(frame_name("", "no_Java_frame"), ".no_Java_frame");
+        let mut name = String::new();
+        frame_name("", "no_Java_frame", &mut name);
+        assert_eq!(name, ".no_Java_frame");
+        frame_name("App$$Lambda.0x10", "run", &mut name);
+        assert_eq!(name, "App$$Lambda_.run");
     }
 }
