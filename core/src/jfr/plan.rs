@@ -104,8 +104,7 @@ impl Plan {
     }
 }
 
-/// No array is expected in this plan.
-pub(super) fn no_array<'a>(r: &mut Reader<'a>, n: usize) -> Result<()> {
-    let _ = (r, n);
+/// The array handler of plans that bind no array (never called for them).
+pub(super) fn no_array(_: &mut Reader<'_>, _: usize) -> Result<()> {
     Err(super::malformed("unexpected array field"))
 }
