@@ -691,3 +691,35 @@ fn synthetic_damage_is_rejected() {
     let ours = profiles(&chunk(0, &[sample(0, 1, 1)]), None, &none).unwrap();
     assert!(ours[0].profile.sample.iter().all(|s| s.value == [0]));
 }
+
+/// What the conversion produces is a valid pprof for the ingest pipeline,
+/// which stores it as is.
+#[test]
+fn converted_profiles_are_ingestible() {
+    use crate::ingest::{IngestLimits, RawProfile, push};
+    use crate::store::{MemoryStore, Storage};
+    use kiln_proto::types::v1::LabelPair;
+    use prost::Message;
+
+    let now_ms = 1_800_000_000_000;
+    let store = MemoryStore::default();
+    let storage = Storage::new(&store, "t");
+    let options = Options { from_nanos: (now_ms - 60_000) * 1_000_000, until_nanos: now_ms * 1_000_000, ..options() };
+    let jfr = read("jfr/dump2.jfr.gz");
+    let ours = profiles(&jfr, Some(&read("jfr/dump2.labels.pb.gz")), &options).unwrap();
+    for jp in &ours {
+        let mut labels: Vec<LabelPair> =
+            jp.labels.iter().map(|(n, v)| LabelPair { name: n.into(), value: v.into() }).collect();
+        labels.push(LabelPair { name: "service_name".into(), value: "app".into() });
+        let bytes = jp.profile.encode_to_vec();
+        let summary = push(
+            &storage,
+            &[RawProfile { labels: &labels, bytes: &bytes }],
+            now_ms,
+            &mut || [1; 16],
+            &IngestLimits::default(),
+        )
+        .unwrap_or_else(|e| panic!("{:?}: {e}", jp.labels));
+        assert!(summary.series >= jp.profile.sample_type.len());
+    }
+}
