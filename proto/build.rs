@@ -3,8 +3,13 @@
 
 use std::{env, path::PathBuf};
 
-const FILES: &[&str] =
-    &["types/v1/types.proto", "push/v1/push.proto", "querier/v1/querier.proto", "google/v1/profile.proto"];
+const FILES: &[&str] = &[
+    "types/v1/types.proto",
+    "push/v1/push.proto",
+    "querier/v1/querier.proto",
+    "google/v1/profile.proto",
+    "jfr/jfr_labels.proto",
+];
 
 fn main() {
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
@@ -19,6 +24,8 @@ fn main() {
     let mut config = prost_build::Config::new();
     config.file_descriptor_set_path(&descriptor_path);
     config.skip_protoc_run();
+    // no_std has no HashMap; the only maps are the JFR label snapshot's.
+    config.btree_map(["."]);
     config.compile_fds(descriptors).expect("generate prost code");
 
     let descriptor_set = std::fs::read(&descriptor_path).unwrap();

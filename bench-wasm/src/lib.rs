@@ -8,6 +8,8 @@
 //! timed region, on both sides alike; [`measure`] is the one timing loop both
 //! sides use.
 
+pub mod jfr;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -204,6 +206,12 @@ impl Measurement {
 }
 
 pub fn measure(profiles: &[Vec<u8>], warmup: usize, iterations: usize) -> Measurement {
+    measure_with(|| workload(std::hint::black_box(profiles)), warmup, iterations)
+}
+
+/// The timing loop of every workload: `warmup` untimed runs, then
+/// `iterations` timed ones, all required to give the same checksum.
+pub fn measure_with(workload: impl Fn() -> i64, warmup: usize, iterations: usize) -> Measurement {
     assert!(iterations > 0, "at least one measured iteration");
     let mut checksum = None;
     let mut check = |c: i64| {
@@ -211,12 +219,12 @@ pub fn measure(profiles: &[Vec<u8>], warmup: usize, iterations: usize) -> Measur
         assert_eq!(first, c, "workload is not deterministic");
     };
     for _ in 0..warmup {
-        check(std::hint::black_box(workload(std::hint::black_box(profiles))));
+        check(std::hint::black_box(workload()));
     }
     let mut samples_ns = Vec::with_capacity(iterations);
     for _ in 0..iterations {
         let t = Instant::now();
-        let c = std::hint::black_box(workload(std::hint::black_box(profiles)));
+        let c = std::hint::black_box(workload());
         samples_ns.push(t.elapsed().as_nanos() as u64);
         check(c);
     }

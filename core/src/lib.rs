@@ -8,6 +8,7 @@ extern crate alloc;
 pub mod error;
 pub mod gzip;
 pub mod ingest;
+pub mod jfr;
 pub mod kv;
 pub mod labels;
 pub mod legacy;

@@ -37,3 +37,9 @@ pub mod google {
         package!("google.v1");
     }
 }
+
+/// The JFR `labels` part (`LabelsSnapshot`); no JSON mapping, it only
+/// arrives as protobuf.
+pub mod jfr {
+    include!(concat!(env!("OUT_DIR"), "/jfr.rs"));
+}

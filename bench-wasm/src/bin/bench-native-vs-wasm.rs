@@ -2,7 +2,11 @@
 //! test data (see `kiln_bench_wasm::workload`), timed on both sides with the
 //! same loop; prints both medians and the wasm/native ratio (target ≤ 1.5).
 //!
-//!     cargo run --release -p kiln-bench-wasm --bin bench-native-vs-wasm
+//!     cargo run --release -p kiln-bench-wasm --bin bench-native-vs-wasm [-- --jfr]
+//!
+//! With `--jfr` the workload is the JFR conversion of `testdata/jfr`
+//! (`kiln_bench_wasm::jfr`), and both sides also print MB/s of uncompressed
+//! JFR.
 //!
 //! Steps, in one run:
 //! 1. builds the guest (`kiln-bench-wasm` bin, wasm32-wasip2, release) with a
@@ -37,7 +41,7 @@ mod runner {
     use std::time::Instant;
 
     use anyhow::{Context as _, anyhow, bail, ensure};
-    use kiln_bench_wasm::{Measurement, load_fixtures, measure, shared_dir};
+    use kiln_bench_wasm::{Measurement, jfr, load_fixtures, measure, measure_with, shared_dir};
     use wasmtime::component::{Component, Linker, ResourceTable};
     use wasmtime::{Config, Engine, OptLevel, Store};
     use wasmtime_wasi::p2::bindings::sync::Command as WasiCommand;
@@ -70,35 +74,29 @@ mod runner {
         );
         let warmup = env_count("KILN_BENCH_WARMUP", kiln_bench_wasm::WARMUP)?;
         let iterations = env_count("KILN_BENCH_ITERS", kiln_bench_wasm::ITERATIONS)?;
-        let data = shared_dir().join("testdata/pprof");
+        // `--jfr`: the JFR conversion workload over testdata/jfr instead.
+        let jfr = std::env::args().skip(1).any(|a| a == "--jfr");
+        let data = shared_dir().join(if jfr { "testdata/jfr" } else { "testdata/pprof" });
 
         let wasm = guest_wasm()?;
         eprintln!("guest: {}", wasm.display());
 
-        let fixtures = load_fixtures(&data);
-        println!(
-            "fixtures: {} pprofs ({} bytes as stored) from {}; skipped {}",
-            fixtures.profiles.len(),
-            fixtures.total_bytes(),
-            data.display(),
-            fixtures.skipped.len()
-        );
-        for (name, why) in &fixtures.skipped {
-            println!("  skipped {name}: {why}");
-        }
-        println!("iterations: warm-up {warmup}, measured {iterations} (median)");
-
-        let native = measure(&fixtures.bytes(), warmup, iterations);
+        let (native, inputs, bytes) =
+            if jfr { native_jfr(&data, warmup, iterations) } else { native_pprof(&data, warmup, iterations) };
         report("native", &native);
+        let rate = |m: &Measurement| bytes as f64 / 1e6 / (m.median_ns() / 1e9);
+        if jfr {
+            println!("native rate: {:.1} MB/s of uncompressed JFR", rate(&native));
+        }
 
-        let (files, wasm_m) = run_guest(&wasm, &data, warmup, iterations)?;
+        let (files, wasm_m) = run_guest(&wasm, &data, jfr, warmup, iterations)?;
         report("wasm  ", &wasm_m);
+        if jfr {
+            println!("wasm rate:   {:.1} MB/s of uncompressed JFR", rate(&wasm_m));
+        }
 
-        ensure!(
-            files == fixtures.profiles.len(),
-            "the guest loaded {files} pprofs, native {}",
-            fixtures.profiles.len()
-        );
+        ensure!(files == inputs, "the guest loaded {files} inputs, native {inputs}");
+
         ensure!(
             wasm_m.checksum == native.checksum,
             "checksums differ: wasm {} vs native {}",
@@ -112,6 +110,39 @@ mod runner {
             if ratio <= TARGET { "met" } else { "NOT met" }
         );
         Ok(())
+    }
+
+    /// Times the pprof ingest + query workload; returns it with the input
+    /// count and stored bytes.
+    fn native_pprof(data: &Path, warmup: usize, iterations: usize) -> (Measurement, usize, usize) {
+        let fixtures = load_fixtures(data);
+        println!(
+            "fixtures: {} pprofs ({} bytes as stored) from {}; skipped {}",
+            fixtures.profiles.len(),
+            fixtures.total_bytes(),
+            data.display(),
+            fixtures.skipped.len()
+        );
+        for (name, why) in &fixtures.skipped {
+            println!("  skipped {name}: {why}");
+        }
+        println!("iterations: warm-up {warmup}, measured {iterations} (median)");
+        (measure(&fixtures.bytes(), warmup, iterations), fixtures.profiles.len(), fixtures.total_bytes())
+    }
+
+    /// Times the JFR conversion workload; returns it with the recording
+    /// count and uncompressed bytes.
+    fn native_jfr(data: &Path, warmup: usize, iterations: usize) -> (Measurement, usize, usize) {
+        let recordings = jfr::load_recordings(data);
+        println!(
+            "recordings: {} JFR files ({} bytes uncompressed) from {}",
+            recordings.files.len(),
+            recordings.total_bytes(),
+            data.display()
+        );
+        println!("iterations: warm-up {warmup}, measured {iterations} (median)");
+        let m = measure_with(|| jfr::workload(&recordings), warmup, iterations);
+        (m, recordings.files.len(), recordings.total_bytes())
     }
 
     fn env_count(name: &str, default: usize) -> anyhow::Result<usize> {
@@ -179,7 +210,13 @@ mod runner {
     }
 
     /// Runs the guest command; returns its file count and measurement.
-    fn run_guest(wasm: &Path, data: &Path, warmup: usize, iterations: usize) -> anyhow::Result<(usize, Measurement)> {
+    fn run_guest(
+        wasm: &Path,
+        data: &Path,
+        jfr: bool,
+        warmup: usize,
+        iterations: usize,
+    ) -> anyhow::Result<(usize, Measurement)> {
         let mut config = Config::new();
         config.cranelift_opt_level(OptLevel::Speed).epoch_interruption(true);
         let engine = Engine::new(&config)?;
@@ -191,8 +228,13 @@ mod runner {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         let stdout = MemoryOutputPipe::new(1 << 20);
+        let mut guest_args = vec![GUEST_BIN.to_string()];
+        if jfr {
+            guest_args.push("--jfr".into());
+        }
+        guest_args.extend([GUEST_DIR.to_string(), warmup.to_string(), iterations.to_string()]);
         let wasi = WasiCtx::builder()
-            .args(&[GUEST_BIN.to_string(), GUEST_DIR.to_string(), warmup.to_string(), iterations.to_string()])
+            .args(&guest_args)
             .stdout(stdout.clone())
             .inherit_stderr()
             .preopened_dir(data, GUEST_DIR, FsPerms::ReadOnly)?
