@@ -27,6 +27,7 @@ use kiln_proto::types::v1::LabelPair;
 use crate::error::{Error, ErrorKind};
 use crate::gzip;
 use crate::ingest::{self, IngestLimits, PushSummary};
+use crate::jfr;
 use crate::kv::KvStore;
 use crate::labels::Labels;
 use crate::pprof::{self, Profile};
@@ -110,15 +111,13 @@ pub fn ingest<S: KvStore + ?Sized>(
         Format::Speedscope => cx.speedscope(&text_body(upload.body)?)?,
         Format::Pprof => vec![cx.pprof(upload.body, None)?],
         Format::MultipartPprof => vec![cx.multipart_pprof(upload.content_type, upload.body)?],
-        // The JFR reader is not part of kiln yet.
-        Format::Jfr => {
-            return Err(IngestError::Rejected(Error::Unimplemented("format=jfr is not supported yet".into())));
-        }
+        Format::Jfr => cx.jfr(upload.content_type, upload.body)?,
     };
     if prepared.is_empty() {
         return Ok(PushSummary::default());
     }
     let text = matches!(format, Format::Folded | Format::Lines | Format::Trie | Format::Tree);
+    // A converted JFR profile that fails validation is reported like a pprof.
     ingest::store_all(storage, prepared).map_err(|e| if text { IngestError::Rejected(e) } else { push_error(e) })
 }
 
@@ -237,6 +236,47 @@ impl Context<'_> {
         self.pprof(profile.body, config.as_ref())
     }
 
+    /// A JFR recording (spec ingest.md §7): a raw uncompressed body, or a
+    /// multipart form with the file parts `jfr` and optional `labels`. One
+    /// profile per profile type the recording yields.
+    fn jfr(&mut self, content_type: &str, body: &[u8]) -> Result<Vec<Result<Batch, Error>>, IngestError> {
+        let unprocessable = |e: String| IngestError::Unprocessable(e);
+        let (recording, labels) = if multipart::is_multipart(content_type) {
+            let parts = multipart::parse(content_type, body).map_err(unprocessable)?;
+            let file = |name: &str| parts.iter().find(|p| p.name == name && p.filename.is_some()).map(|p| p.body);
+            (file("jfr").ok_or_else(|| unprocessable("jfr field is required".into()))?, file("labels"))
+        } else if gzip::is_gzip(body) {
+            // Pyroscope reads raw bodies as they come: gzip is not a chunk.
+            return Err(unprocessable("jfr: invalid chunk magic".into()));
+        } else {
+            (body, None)
+        };
+        let options = jfr::Options {
+            sample_rate: self.params.sample_rate,
+            from_nanos: self.params.from_ns,
+            until_nanos: self.params.until_ns,
+            max_decompressed_size: self.limits.profile.max_profile_size,
+        };
+        let converted = jfr::profiles(recording, labels, &options).map_err(|e| unprocessable(e.to_string()))?;
+        let mut prepared = Vec::with_capacity(converted.len());
+        for jp in converted {
+            if self.dropped() {
+                continue;
+            }
+            let mut labels = self.user_labels();
+            for (name, value) in jp.labels.iter() {
+                labels.set(name.into(), value.into());
+            }
+            if labels.get("service_name").is_none() {
+                labels.set("service_name".into(), self.params.name.app.clone());
+            } else if labels.get("app_name").is_none() {
+                labels.set("app_name".into(), self.params.name.app.clone());
+            }
+            prepared.push(self.prepare(&labels, jp.profile));
+        }
+        Ok(prepared)
+    }
+
     /// The labels of a text-format upload (spec §5.6).
     fn text_labels(&self, app: &str, metric: &Metric, profile_name: Option<&str>) -> Labels {
         let mut labels = self.user_labels();
@@ -347,7 +387,7 @@ mod tests {
         p.time_nanos = (NOW_MS - 7_200_000) * 1_000_000;
         let pushing = unprocessable(run("name=app&format=pprof", "", &p.encode_to_vec()).0);
         assert!(pushing.starts_with("pushing IngestInput-pprof failed"), "{pushing}");
-        assert!(matches!(run("name=app&format=jfr", "", b"").0, Err(IngestError::Rejected(Error::Unimplemented(_)))));
+        assert!(matches!(run("name=app&format=jfr", "", b"garbage").0, Err(IngestError::Unprocessable(_))));
         // Uploads with a profile_id label are accepted and dropped.
         let (r, series) = run("name=app%7Bprofile_id%3D1%7D", "", b"a 1");
         assert_eq!((r.unwrap().series, series.len()), (0, 0));
