@@ -5,9 +5,12 @@
 
 extern crate alloc;
 
+pub mod dot;
 pub mod error;
+pub mod flamebearer;
 pub mod gzip;
 pub mod ingest;
+pub(crate) mod json;
 pub mod kv;
 pub mod labels;
 pub mod pprof;
@@ -16,6 +19,7 @@ pub mod query;
 pub mod segment;
 pub mod store;
 pub mod time;
+pub mod url;
 
 pub use error::{Error, ErrorKind, Result};
 pub use labels::Labels;
