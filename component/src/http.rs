@@ -3,10 +3,13 @@
 use futures::StreamExt;
 use spin_sdk::http::{Fields, IncomingRequest, Method, OutgoingResponse, ResponseOutparam};
 
-/// Method, path and headers of a request, with its body still unread.
+/// Method, path, query string and headers of a request, with its body still
+/// unread.
 pub struct RequestHead {
     pub method: String,
     pub path: String,
+    /// The raw text after `?` (empty when there is none).
+    pub query: String,
     headers: Vec<(String, String)>,
 }
 
@@ -25,14 +28,15 @@ impl RequestHead {
             Method::Other(m) => m,
         };
         let target = req.path_with_query().unwrap_or_default();
-        let path = target.split('?').next().unwrap_or_default().to_string();
+        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        let (path, query) = (path.to_string(), query.to_string());
         let headers = req
             .headers()
             .entries()
             .into_iter()
             .map(|(k, v)| (k.to_ascii_lowercase(), String::from_utf8_lossy(&v).into_owned()))
             .collect();
-        Self { method, path, headers }
+        Self { method, path, query, headers }
     }
 
     /// The first value of a header, by case-insensitive name.

@@ -9,7 +9,6 @@ use kiln_proto::querier::v1::{
     SelectMergeSpanProfileResponse, SelectMergeStacktracesRequest, SelectMergeStacktracesResponse,
 };
 
-use super::pprof_truncate::truncate_pprof;
 use super::{Context, profile_selector, select_merge_profile};
 use crate::FastSet;
 use crate::dot::dot;
@@ -72,7 +71,6 @@ const DOT_SOURCE_NODES: i64 = 512;
 /// nothing was selected.
 fn merged_dot<S: KvStore + ?Sized>(cx: &Context<'_, S>, req: &SelectMergeStacktracesRequest) -> Result<String> {
     let shown = req.max_nodes.filter(|&n| n > 0).unwrap_or(DOT_NODES);
-    let source_nodes = max_nodes(Some(shown.max(DOT_SOURCE_NODES)), cx.limits)?;
     let profile = select_merge_profile(
         cx,
         &SelectMergeProfileRequest {
@@ -80,13 +78,14 @@ fn merged_dot<S: KvStore + ?Sized>(cx: &Context<'_, S>, req: &SelectMergeStacktr
             label_selector: req.label_selector.clone(),
             start: req.start,
             end: req.end,
+            max_nodes: Some(shown.max(DOT_SOURCE_NODES)),
             ..Default::default()
         },
     )?;
     if profile.sample.is_empty() {
         return Ok(String::new());
     }
-    Ok(dot(&truncate_pprof(&profile, source_nodes), shown as usize))
+    Ok(dot(&profile, shown as usize))
 }
 
 /// The span ids `req` restricts samples to, if any. Selectors kiln cannot

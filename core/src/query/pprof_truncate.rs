@@ -12,7 +12,7 @@ use crate::{FastMap, FastSet};
 
 /// `profile` (one value per sample, as merges produce) with at most about
 /// `max_nodes` location-tree nodes.
-pub fn truncate_pprof(profile: &Profile, max_nodes: usize) -> Profile {
+pub fn truncate_pprof(profile: Profile, max_nodes: usize) -> Profile {
     // The location prefix tree: node 0 is the root, parents precede children.
     let mut parents: Vec<u32> = vec![0];
     let mut ids: FastMap<(u32, u64), u32> = FastMap::default();
@@ -38,7 +38,7 @@ pub fn truncate_pprof(profile: &Profile, max_nodes: usize) -> Profile {
     }
     let cut = min_value(&totals, max_nodes);
     if cut == 0 {
-        return profile.clone();
+        return profile;
     }
 
     let other_location = profile.location.iter().map(|l| l.id).max().unwrap_or(0) + 1;
@@ -56,9 +56,9 @@ pub fn truncate_pprof(profile: &Profile, max_nodes: usize) -> Profile {
         *samples.entry(stack).or_default() += sample.value.first().copied().unwrap_or(0);
     }
 
-    let mut out = Profile { sample: Vec::new(), location: Vec::new(), ..profile.clone() };
     let used: FastSet<u64> = samples.keys().flatten().copied().collect();
-    out.location = profile.location.iter().filter(|l| used.contains(&l.id)).cloned().collect();
+    let mut out = Profile { sample: Vec::new(), ..profile };
+    out.location.retain(|l| used.contains(&l.id));
     if truncated {
         let name = match out.string_table.iter().position(|s| s == OTHER) {
             Some(i) => i as i64,
@@ -92,9 +92,10 @@ mod tests {
     #[test]
     fn cuts_small_subtrees_into_other() {
         let p = profile_of(&[("a;b", 10), ("a;c", 1), ("d", 5)]);
-        let t = truncate_pprof(&p, 3);
+        let t = truncate_pprof(p.clone(), 3);
         assert_eq!(collapsed(&t, 0), [("a;b".into(), 10), ("a;other".into(), 1), ("d".into(), 5)]);
-        assert_eq!(truncate_pprof(&p, 100), p, "small enough: unchanged");
-        assert_eq!(collapsed(&truncate_pprof(&p, 1), 0), [("a;other".into(), 11), ("other".into(), 5)]);
+        assert!(t.location.iter().all(|l| l.id != 3), "c is no longer referenced");
+        assert_eq!(truncate_pprof(p.clone(), 100), p, "small enough: unchanged");
+        assert_eq!(collapsed(&truncate_pprof(p, 1), 0), [("a;other".into(), 11), ("other".into(), 5)]);
     }
 }
