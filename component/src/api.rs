@@ -49,7 +49,7 @@ pub fn call(head: &RequestHead, call: &Call, body: &[u8]) -> Reply {
 
 fn dispatch(head: &RequestHead, call: &Call, body: &[u8]) -> Result<Reply, ConnectError> {
     let kv = WasiKv::open().map_err(|e| ConnectError::new(Code::Unavailable, e.to_string()))?;
-    let storage = Storage::new(&kv, TENANT);
+    let storage = Storage::new(&kv, tenant(head));
     let now_ms = now_ms();
     let method = head.path.rsplit('/').next().unwrap_or_default();
     if head.path.starts_with("/push.v1.") {
@@ -89,8 +89,13 @@ fn dispatch(head: &RequestHead, call: &Call, body: &[u8]) -> Result<Reply, Conne
     })
 }
 
+/// The tenant a request runs as; the one place that decides it.
+pub(crate) fn tenant(_head: &RequestHead) -> &'static str {
+    TENANT
+}
+
 /// Grafana asks for UTF-8 label names with an `Accept` media-type parameter.
-fn allows_utf8_label_names(head: &RequestHead) -> bool {
+pub(crate) fn allows_utf8_label_names(head: &RequestHead) -> bool {
     head.header("accept")
         .is_some_and(|a| a.split([';', ',']).any(|p| p.trim().eq_ignore_ascii_case("allow-utf8-labelnames=true")))
 }

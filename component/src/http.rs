@@ -3,7 +3,8 @@
 use futures::StreamExt;
 use spin_sdk::http::{Fields, IncomingRequest, Method, OutgoingResponse, ResponseOutparam};
 
-/// Method, path and headers of a request, with its body still unread.
+/// Method, path, query string and headers of a request, with its body still
+/// unread.
 pub struct RequestHead {
     pub method: String,
     pub path: String,

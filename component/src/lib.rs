@@ -6,6 +6,7 @@ mod connect;
 mod http;
 mod ingest;
 mod kv;
+mod render;
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
@@ -43,6 +44,9 @@ async fn route(req: IncomingRequest) -> Reply {
             Err(BodyError::Read(e)) => return ConnectError::invalid(format!("read request body: {e}")).into_reply(),
         };
         return api::call(&head, &call, &body);
+    }
+    if render::is_legacy_query(&head.path) {
+        return render::handle(&head);
     }
     Reply::new(404).header("content-type", "text/plain; charset=utf-8").body("404 page not found\n")
 }

@@ -5,10 +5,13 @@
 
 extern crate alloc;
 
+pub mod dot;
 pub mod error;
+pub mod flamebearer;
 pub mod gzip;
 pub mod ingest;
 pub mod jfr;
+pub(crate) mod json;
 pub mod kv;
 pub mod labels;
 pub mod legacy;
@@ -19,6 +22,7 @@ pub mod query;
 pub mod segment;
 pub mod store;
 pub mod time;
+pub mod url;
 
 pub use error::{Error, ErrorKind, Result};
 pub use labels::Labels;

@@ -209,6 +209,39 @@ pub(crate) mod tests {
         }
     }
 
+    /// A one-value (`cpu` / `nanoseconds`) profile of `(root;…;leaf, value)`
+    /// stacks; each distinct frame name is one function and one location.
+    pub(crate) fn profile_of(stacks: &[(&str, i64)]) -> Profile {
+        let mut p = Profile {
+            sample_type: vec![ValueType { r#type: 1, unit: 2 }],
+            string_table: ["", "cpu", "nanoseconds"].iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        for (stack, value) in stacks {
+            let mut location_id: Vec<u64> = Vec::new();
+            for frame in stack.split(';') {
+                let id = match p.function.iter().find(|f| p.string_table[f.name as usize] == frame) {
+                    Some(f) => f.id,
+                    None => {
+                        p.string_table.push(frame.to_string());
+                        let id = p.function.len() as u64 + 1;
+                        let name = p.string_table.len() as i64 - 1;
+                        p.function.push(Function { id, name, ..Default::default() });
+                        p.location.push(Location {
+                            id,
+                            line: vec![Line { function_id: id, line: 0 }],
+                            ..Default::default()
+                        });
+                        id
+                    }
+                };
+                location_id.insert(0, id);
+            }
+            p.sample.push(Sample { location_id, value: vec![*value], label: vec![] });
+        }
+        p
+    }
+
     #[test]
     fn decode_plain_and_gzip_errors() {
         let p = sample_profile();

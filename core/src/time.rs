@@ -1,5 +1,6 @@
 //! Time formatting the way Pyroscope's messages print it (Go's RFC 3339 and
-//! duration strings). The core never reads a clock: callers pass `now`.
+//! duration strings) and the `attime` time values of the legacy HTTP API. The
+//! core never reads a clock: callers pass `now`.
 
 use alloc::format;
 use alloc::string::String;
@@ -31,8 +32,73 @@ pub fn go_duration_ms(ms: i64) -> String {
     }
 }
 
+/// A legacy API time value (`from`, `until`; spec `ingest.md` §3.2) in Unix
+/// ms: `YYYYMMDD`, Unix s/ms/µs/ns by digit count, or `now-1h`-style offsets
+/// from `now_ms`. Like Pyroscope it never fails: unparsable parts count as 0.
+pub fn parse_attime(input: &str, now_ms: i64) -> i64 {
+    let s: String = input.trim().chars().filter(|c| !matches!(c, '_' | ',' | ' ')).collect();
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        if let Some(days) = yyyymmdd(&s) {
+            return days * 86_400_000;
+        }
+        // Go's Atoi: out of range means 0.
+        let v: i64 = s.parse().unwrap_or(0);
+        return match s.len() {
+            13 => v,
+            16 => v.div_euclid(1000),
+            19 => v.div_euclid(1_000_000),
+            _ => v.saturating_mul(1000),
+        };
+    }
+    // Whatever precedes the first sign is the reference, which is always now.
+    let Some(at) = s.find(['+', '-']) else { return now_ms };
+    let (negative, offset) = (s.as_bytes()[at] == b'-', &s[at + 1..]);
+    let digits = offset.bytes().take_while(u8::is_ascii_digit).count();
+    let n: i64 = offset[..digits].parse().unwrap_or(0);
+    // The unit is everything after the number, matched by prefix, so only
+    // the first term counts (`now-3h30m` is now-3h).
+    let unit = &offset[digits..];
+    let seconds = match () {
+        _ if unit.starts_with('s') => 1,
+        _ if unit.starts_with("mon") || unit.starts_with('M') => 30 * 86_400,
+        _ if unit.starts_with('m') => 60,
+        _ if unit.starts_with('h') => 3600,
+        _ if unit.starts_with('d') => 86_400,
+        _ if unit.starts_with('w') => 7 * 86_400,
+        _ if unit.starts_with('y') => 365 * 86_400,
+        _ => 0,
+    };
+    let delta = n.saturating_mul(seconds).saturating_mul(1000);
+    if negative { now_ms.saturating_sub(delta) } else { now_ms.saturating_add(delta) }
+}
+
+/// Days since the epoch of an 8-digit `YYYYMMDD` that is a real date after 1900.
+fn yyyymmdd(s: &str) -> Option<i64> {
+    if s.len() != 8 {
+        return None;
+    }
+    let (y, m, d): (i64, u32, u32) = (s[..4].parse().ok()?, s[4..6].parse().ok()?, s[6..].parse().ok()?);
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if y <= 1900 || !(1..=12).contains(&m) || d == 0 || d > month_days[m as usize - 1] {
+        return None;
+    }
+    Some(days_from_civil(y, m, d))
+}
+
+/// Proleptic Gregorian (year, month, day) to days since 1970-01-01.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month, day).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -55,5 +121,42 @@ mod tests {
         assert_eq!(go_duration_ms(48 * 3_600_000), "48h0m0s");
         assert_eq!(go_duration_ms(90_000), "1m30s");
         assert_eq!(go_duration_ms(5_000), "5s");
+    }
+
+    #[test]
+    fn attime_absolute_forms() {
+        let now = 1_700_000_000_123;
+        assert_eq!(parse_attime("20231223", now), 1_703_289_600_000);
+        assert_eq!(parse_attime("1577836800", now), 1_577_836_800_000);
+        assert_eq!(parse_attime("1577836800000", now), 1_577_836_800_000);
+        assert_eq!(parse_attime("1577836800000000", now), 1_577_836_800_000);
+        assert_eq!(parse_attime("1577836800000000000", now), 1_577_836_800_000);
+        assert_eq!(parse_attime(" 1_577_836,800 ", now), 1_577_836_800_000);
+        assert_eq!(parse_attime("0", now), 0);
+        // Not a date (month 13): Unix seconds.
+        assert_eq!(parse_attime("20231323", now), 20_231_323_000);
+        assert_eq!(parse_attime("99999999999999999999", now), 0, "out of range");
+        for (y, m, d) in [(1970, 1, 1), (2000, 2, 29), (2024, 12, 31), (1901, 3, 1)] {
+            assert_eq!(civil_from_days(days_from_civil(y, m, d)), (y, m, d));
+        }
+    }
+
+    #[test]
+    fn attime_relative_forms() {
+        let now = 1_700_000_000_123;
+        assert_eq!(parse_attime("now", now), now);
+        assert_eq!(parse_attime("", now), now);
+        assert_eq!(parse_attime("now-1h", now), now - 3_600_000);
+        assert_eq!(parse_attime("now-30m", now), now - 1_800_000);
+        assert_eq!(parse_attime("now-30min", now), now - 1_800_000);
+        assert_eq!(parse_attime("now-2d", now), now - 2 * 86_400_000);
+        assert_eq!(parse_attime("now-1w", now), parse_attime("now-7d", now));
+        assert_eq!(parse_attime("now-1M", now), now - 30 * 86_400_000);
+        assert_eq!(parse_attime("now-1mon", now), now - 30 * 86_400_000);
+        assert_eq!(parse_attime("now-1y", now), now - 365 * 86_400_000);
+        assert_eq!(parse_attime("now+10s", now), now + 10_000);
+        assert_eq!(parse_attime("-15m", now), now - 900_000);
+        assert_eq!(parse_attime("now-3h30m", now), now - 3 * 3_600_000, "one term only");
+        assert_eq!(parse_attime("now-5x", now), now, "unknown unit");
     }
 }

@@ -11,6 +11,7 @@ use kiln_proto::querier::v1::{
 
 use super::{Context, profile_selector, select_merge_profile};
 use crate::FastSet;
+use crate::dot::dot;
 use crate::error::{Error, Result};
 use crate::flamegraph::{flamegraph, tree_bytes};
 use crate::ingest::parse_span_id;
@@ -31,13 +32,13 @@ pub fn select_merge_stacktraces<S: KvStore + ?Sized>(
     }
     let spans = sample_filter(req)?;
     let format = ProfileFormat::try_from(req.format).unwrap_or(ProfileFormat::Unspecified);
+    if matches!(format, ProfileFormat::Pprof | ProfileFormat::Dot) && spans.is_some() {
+        return Err(Error::Unimplemented("span selectors with the pprof and dot formats are not supported yet".into()));
+    }
     if format == ProfileFormat::Dot {
-        return Err(Error::Unimplemented("format PROFILE_FORMAT_DOT is not supported yet".into()));
+        return Ok(SelectMergeStacktracesResponse { dot: merged_dot(cx, req)?, ..Default::default() });
     }
     if format == ProfileFormat::Pprof {
-        if spans.is_some() {
-            return Err(Error::Unimplemented("span selectors with the pprof format are not supported yet".into()));
-        }
         let profile = select_merge_profile(
             cx,
             &SelectMergeProfileRequest {
@@ -61,6 +62,32 @@ pub fn select_merge_stacktraces<S: KvStore + ?Sized>(
         }
         _ => SelectMergeStacktracesResponse { flamegraph: Some(flamegraph(&tree, max_nodes)), ..Default::default() },
     })
+}
+
+/// Nodes a DOT graph shows unless `max_nodes` says otherwise.
+const DOT_NODES: i64 = 100;
+/// The fewest nodes the merged profile behind a DOT graph is cut to.
+const DOT_SOURCE_NODES: i64 = 512;
+
+/// The DOT graph of the selected profiles merged into one pprof, or "" when
+/// nothing was selected.
+fn merged_dot<S: KvStore + ?Sized>(cx: &Context<'_, S>, req: &SelectMergeStacktracesRequest) -> Result<String> {
+    let shown = req.max_nodes.filter(|&n| n > 0).unwrap_or(DOT_NODES);
+    let profile = select_merge_profile(
+        cx,
+        &SelectMergeProfileRequest {
+            profile_type_id: req.profile_type_id.clone(),
+            label_selector: req.label_selector.clone(),
+            start: req.start,
+            end: req.end,
+            max_nodes: Some(shown.max(DOT_SOURCE_NODES)),
+            ..Default::default()
+        },
+    )?;
+    if profile.sample.is_empty() {
+        return Ok(String::new());
+    }
+    Ok(dot(&profile, shown as usize))
 }
 
 /// The span ids `req` restricts samples to, if any. Selectors kiln cannot

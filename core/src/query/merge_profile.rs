@@ -8,6 +8,8 @@ use alloc::vec::Vec;
 
 use kiln_proto::querier::v1::SelectMergeProfileRequest;
 
+use super::merge::max_nodes;
+use super::pprof_truncate::truncate_pprof;
 use super::{Context, profile_selector};
 use crate::FastMap;
 use crate::error::Result;
@@ -23,6 +25,8 @@ pub fn select_merge_profile<S: KvStore + ?Sized>(
 ) -> Result<Profile> {
     let selector = profile_selector(&req.profile_type_id, &req.label_selector)?;
     let profile_type = ProfileType::parse(&req.profile_type_id)?;
+    // No truncation unless a positive `max_nodes` asks for it.
+    let limit = req.max_nodes.filter(|&n| n > 0).map(|n| max_nodes(Some(n), cx.limits)).transpose()?;
     let Some((start, end)) = cx.range(req.start, req.end)? else { return Ok(Profile::default()) };
     let series = cx.select(&selector, start, end)?;
     let mut out = PprofBuilder::default();
@@ -30,7 +34,11 @@ pub fn select_merge_profile<S: KvStore + ?Sized>(
         out.add(symbols, profiles, |p| p.timestamp_ms >= start && p.timestamp_ms < end);
         Ok(())
     })?;
-    Ok(out.finish(&profile_type, end))
+    let profile = out.finish(&profile_type, end);
+    Ok(match limit {
+        Some(n) => truncate_pprof(profile, n),
+        None => profile,
+    })
 }
 
 /// What makes two locations the same: mapping, address, lines, folding.
@@ -224,6 +232,10 @@ mod tests {
         assert_eq!(merged.string_table[merged.sample_type[0].r#type as usize], "cpu");
         assert_eq!(merged.period, 1_000_000_000);
         assert_eq!(merged.function.len(), 3, "symbols de-duplicated across profiles");
+
+        let cut = SelectMergeProfileRequest { max_nodes: Some(1), ..req.clone() };
+        let cut = select_merge_profile(&cx, &cut).unwrap();
+        assert_eq!(collapsed(&cut, 0), [(String::from("main;other"), 100)], "an explicit max_nodes truncates");
 
         let empty = SelectMergeProfileRequest { label_selector: "{service_name=\"none\"}".into(), ..req };
         assert_eq!(select_merge_profile(&cx, &empty).unwrap(), Profile::default());

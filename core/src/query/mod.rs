@@ -5,12 +5,16 @@ mod diff;
 mod merge;
 mod merge_profile;
 mod metadata;
+mod pprof_truncate;
+mod render;
 mod select_series;
+mod timeline;
 
 pub use diff::diff;
 pub use merge::{select_merge_span_profile, select_merge_stacktraces};
 pub use merge_profile::select_merge_profile;
 pub use metadata::{label_names, label_values, profile_types, series};
+pub use render::{Rendered, legacy_label_values, render, render_diff};
 pub use select_series::select_series;
 
 use alloc::format;
