@@ -73,23 +73,27 @@ impl Segment {
 
     /// The summed value per stack node (index 0 = empty stack) of the samples
     /// of the `profiles` that `keep` accepts, whose stacks refer to this
-    /// segment's symbols; with `spans`, only samples of those span ids count.
-    /// `None` when no sample counted.
+    /// segment's symbols, restricted by `filter`. `None` when no sample
+    /// counted.
     pub fn node_values(
         &self,
         profiles: &[StoredProfile],
         mut keep: impl FnMut(&StoredProfile) -> bool,
-        spans: Option<&FastSet<u64>>,
+        filter: &SampleFilter<'_>,
     ) -> Option<Vec<i64>> {
+        let through_call_site = (!filter.call_site.is_empty()).then(|| self.through_call_site(filter.call_site));
         let mut node_values = vec![0i64; self.stack_parents.len() + 1];
         let mut any = false;
         for p in profiles.iter().filter(|p| keep(p)) {
             for (i, (&node, &value)) in p.stacks.iter().zip(&p.values).enumerate() {
-                if let Some(spans) = spans {
+                if let Some(spans) = filter.spans {
                     let span = p.span_ids.get(i).copied().unwrap_or(0);
                     if span == 0 || !spans.contains(&span) {
                         continue;
                     }
+                }
+                if through_call_site.as_ref().is_some_and(|kept| !kept.get(node as usize).copied().unwrap_or(false)) {
+                    continue;
                 }
                 if let Some(slot) = node_values.get_mut(node as usize) {
                     *slot += value;
@@ -100,6 +104,29 @@ impl Segment {
         any.then_some(node_values)
     }
 
+    /// Per stack node, whether its root-most frames (inlined frames count,
+    /// root-most first) are the function names of `call_site`.
+    fn through_call_site(&self, call_site: &[String]) -> Vec<bool> {
+        const MISMATCH: usize = usize::MAX;
+        // Per node: how many call-site frames its path matched, or MISMATCH.
+        let mut matched = vec![0usize; self.stack_parents.len() + 1];
+        for k in 1..matched.len() {
+            let mut m = matched.get(self.stack_parents[k - 1] as usize).copied().unwrap_or(MISMATCH);
+            if let Some(loc) = self.locations.get((self.stack_locations[k - 1] as usize).wrapping_sub(1)) {
+                for line in loc.line.iter().rev() {
+                    if m == MISMATCH || m == call_site.len() {
+                        break;
+                    }
+                    let Some(f) = self.functions.get((line.function_id as usize).wrapping_sub(1)) else { continue };
+                    let name = self.strings.get(f.name as usize).map_or("", String::as_str);
+                    m = if name == call_site[m] { m + 1 } else { MISMATCH };
+                }
+            }
+            matched[k] = m;
+        }
+        matched.into_iter().map(|m| m == call_site.len()).collect()
+    }
+
     /// Adds the samples [`Self::node_values`] selects into `tree`, merging
     /// frames by function name.
     pub fn merge_into(
@@ -107,9 +134,9 @@ impl Segment {
         profiles: &[StoredProfile],
         tree: &mut StackTree,
         keep: impl FnMut(&StoredProfile) -> bool,
-        spans: Option<&FastSet<u64>>,
+        filter: &SampleFilter<'_>,
     ) {
-        let Some(node_values) = self.node_values(profiles, keep, spans) else { return };
+        let Some(node_values) = self.node_values(profiles, keep, filter) else { return };
         // Function name ids in the tree, interned once per function.
         let fn_names: Vec<u32> = self
             .functions
@@ -136,6 +163,16 @@ impl Segment {
             }
         }
     }
+}
+
+/// Which samples of a segment count, beyond the choice of profiles.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SampleFilter<'a> {
+    /// Only samples carrying one of these span ids.
+    pub spans: Option<&'a FastSet<u64>>,
+    /// Only stacks whose root-most frames are these function names (whole
+    /// stacks are kept, not re-rooted). Empty = every stack.
+    pub call_site: &'a [String],
 }
 
 /// Builds the symbol part of a segment from a subset of a pprof's samples.
@@ -327,7 +364,7 @@ mod tests {
         // main, main;a, main;b
         assert_eq!(seg.stack_parents, [0, 1, 1]);
         let mut tree = StackTree::new();
-        seg.merge_into(&seg.profiles, &mut tree, |_| true, None);
+        seg.merge_into(&seg.profiles, &mut tree, |_| true, &SampleFilter::default());
         assert_eq!(tree.total(), 50);
         let collapsed = tree.collapsed();
         assert_eq!(collapsed, [("main;a".into(), 30), ("main;b".into(), 20)]);
@@ -351,5 +388,21 @@ mod tests {
         let mut p = sample_profile();
         p.sample[0].location_id = vec![77];
         assert!(SegmentBuilder::new(&p, 10).add_stack(&p.sample[0]).is_err());
+    }
+
+    #[test]
+    fn call_site_keeps_whole_stacks_rooted_in_it() {
+        let p = sample_profile();
+        let seg = segment_of(&p, 1);
+        let merged = |call_site: &[&str]| {
+            let call_site: Vec<String> = call_site.iter().map(|s| (*s).into()).collect();
+            let mut tree = StackTree::new();
+            seg.merge_into(&seg.profiles, &mut tree, |_| true, &SampleFilter { spans: None, call_site: &call_site });
+            tree.collapsed()
+        };
+        assert_eq!(merged(&["main", "b"]), [("main;b".into(), 20)]);
+        assert_eq!(merged(&["main"]).len(), 2);
+        assert!(merged(&["b"]).is_empty(), "anchored at the root");
+        assert!(merged(&["main", "b", "c"]).is_empty(), "longer than every stack");
     }
 }

@@ -5,7 +5,9 @@ mod diff;
 mod merge;
 mod merge_profile;
 mod metadata;
+mod points;
 mod select_series;
+mod selection;
 
 pub use diff::diff;
 pub use merge::{select_merge_span_profile, select_merge_stacktraces};
