@@ -16,6 +16,8 @@
 //! writers of the same symbols cannot conflict.
 //!
 //! ```text
+//! k1/{tenant}/hn                   counter: hour-log length
+//! k1/{tenant}/h/{i}                hour-log entry i: an hour holding data
 //! k1/{tenant}/{h}/sn               counter: series-log length
 //! k1/{tenant}/{h}/s/{i}            series-log entry i: series id + labels
 //! k1/{tenant}/{h}/m/{sid}          marker: series sid is in hour h's log
@@ -101,6 +103,19 @@ pub struct SeriesRef {
     pub labels: Labels,
 }
 
+/// Sizes and counts of stored data (see [`Storage::footprint`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Footprint {
+    pub segments: u64,
+    pub profiles: u64,
+    pub samples: u64,
+    /// Series-log entries.
+    pub index_bytes: u64,
+    pub profile_bytes: u64,
+    /// Distinct symbol sets referenced.
+    pub symbol_bytes: u64,
+}
+
 #[derive(Clone, PartialEq, Message)]
 struct SeriesEntry {
     #[prost(fixed64, tag = "1")]
@@ -149,6 +164,11 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
             let hour = placed[group[0].0].0;
             let end = self.kv.increment(&self.key(format_args!("{hour}/sn")), group.len() as u64)?;
             let first = end - group.len() as u64;
+            if first == 0 {
+                // This write opens the hour: note it in the tenant's hour log.
+                let slot = self.kv.increment(&self.key(format_args!("hn")), 1)? - 1;
+                entries.push((self.key(format_args!("h/{slot}")), hour.to_le_bytes().to_vec()));
+            }
             for (slot, (i, marker)) in (first..).zip(group) {
                 let entry = SeriesEntry { id: placed[*i].1, labels: to_pairs(&writes[*i].labels) };
                 entries.push((self.key(format_args!("{hour}/s/{slot}")), entry.encode_to_vec()));
@@ -172,6 +192,21 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
         // finds a series in the log finds its data.
         self.kv.set_many(entries)?;
         Ok(())
+    }
+
+    /// The hours holding data, in no particular order (each once, unless a
+    /// writer crashed between opening an hour and writing it).
+    pub fn hours(&self) -> Result<Vec<i64>> {
+        let n = self.kv.increment(&self.key(format_args!("hn")), 0)?;
+        let keys: Vec<String> = (0..n).map(|i| self.key(format_args!("h/{i}"))).collect();
+        let mut hours = Vec::with_capacity(keys.len());
+        for batch in keys.chunks(READ_BATCH) {
+            for value in self.kv.get_many(batch)?.into_iter().flatten() {
+                let bytes: [u8; 8] = value[..].try_into().map_err(|_| Error::Corrupt("hour log entry".into()))?;
+                hours.push(i64::from_le_bytes(bytes));
+            }
+        }
+        Ok(hours)
     }
 
     /// Every series with data in the hours overlapping `[start_ms, end_ms)`.
@@ -235,6 +270,34 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
         self.read_segments(series, |segments| {
             segments.into_iter().try_for_each(|(i, _, profiles)| f(&series[i], profiles))
         })
+    }
+
+    /// What the stored data of `series` weighs, for query analysis: read
+    /// whole, like a query of the same hours would.
+    pub fn footprint(&self, series: &[SeriesRef]) -> Result<Footprint> {
+        let mut out = Footprint {
+            index_bytes: series
+                .iter()
+                .map(|s| SeriesEntry { id: s.id, labels: to_pairs(&s.labels) }.encoded_len() as u64)
+                .sum(),
+            ..Default::default()
+        };
+        let mut symbols = HashSet::new();
+        self.read_segments(series, |segments| {
+            for (i, hash, profiles) in segments {
+                symbols.insert((series[i].hour, hash));
+                out.segments += 1;
+                out.profiles += profiles.len() as u64;
+                out.samples += profiles.iter().map(|p| p.stacks.len() as u64).sum::<u64>();
+                out.profile_bytes += 16 + Segment { profiles, ..Default::default() }.encoded_len() as u64;
+            }
+            Ok(())
+        })?;
+        let keys: Vec<String> = symbols.iter().map(|(h, hash)| self.key(format_args!("{h}/y/{hash:032x}"))).collect();
+        for batch in keys.chunks(READ_BATCH) {
+            out.symbol_bytes += self.get_values(batch.to_vec())?.iter().flatten().map(|v| v.len() as u64).sum::<u64>();
+        }
+        Ok(out)
     }
 
     /// Reads the segment logs of `series` in batches of [`READ_BATCH`] keys;
