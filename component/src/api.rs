@@ -42,7 +42,7 @@ pub fn is_connect_method(path: &str) -> bool {
 pub fn call(head: &RequestHead, call: &Call, body: &[u8]) -> Reply {
     match dispatch(head, call, body) {
         Ok(reply) => reply,
-        Err(e) => e.into_reply(),
+        Err(e) => call.error(e),
     }
 }
 
