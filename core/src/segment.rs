@@ -64,6 +64,17 @@ pub struct StoredProfile {
     /// Span id per sample (0 = none); empty when no sample has one.
     #[prost(fixed64, repeated, tag = "6")]
     pub span_ids: Vec<u64>,
+    /// Trace id per sample, 16 big-endian bytes each (all zero = none);
+    /// empty when no sample has one.
+    #[prost(bytes = "vec", tag = "7")]
+    pub trace_ids: Vec<u8>,
+}
+
+impl StoredProfile {
+    /// The trace id of sample `i` (0 = none).
+    pub fn trace_id(&self, i: usize) -> u128 {
+        self.trace_ids.get(i * 16..i * 16 + 16).map_or(0, |b| u128::from_be_bytes(b.try_into().expect("16 bytes")))
+    }
 }
 
 impl Segment {
@@ -89,6 +100,12 @@ impl Segment {
                 if let Some(spans) = filter.spans {
                     let span = p.span_ids.get(i).copied().unwrap_or(0);
                     if span == 0 || !spans.contains(&span) {
+                        continue;
+                    }
+                }
+                if let Some(traces) = filter.traces {
+                    let trace = p.trace_id(i);
+                    if trace == 0 || !traces.contains(&trace) {
                         continue;
                     }
                 }
@@ -170,6 +187,8 @@ impl Segment {
 pub struct SampleFilter<'a> {
     /// Only samples carrying one of these span ids.
     pub spans: Option<&'a FastSet<u64>>,
+    /// Only samples carrying one of these trace ids.
+    pub traces: Option<&'a FastSet<u128>>,
     /// Only stacks whose root-most frames are these function names (whole
     /// stacks are kept, not re-rooted). Empty = every stack.
     pub call_site: &'a [String],
@@ -353,6 +372,7 @@ mod tests {
             stacks,
             values,
             span_ids: vec![],
+            trace_ids: vec![],
         });
         seg
     }
@@ -397,7 +417,12 @@ mod tests {
         let merged = |call_site: &[&str]| {
             let call_site: Vec<String> = call_site.iter().map(|s| (*s).into()).collect();
             let mut tree = StackTree::new();
-            seg.merge_into(&seg.profiles, &mut tree, |_| true, &SampleFilter { spans: None, call_site: &call_site });
+            seg.merge_into(
+                &seg.profiles,
+                &mut tree,
+                |_| true,
+                &SampleFilter { call_site: &call_site, ..Default::default() },
+            );
             tree.collapsed()
         };
         assert_eq!(merged(&["main", "b"]), [("main;b".into(), 20)]);

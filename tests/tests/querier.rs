@@ -382,3 +382,30 @@ fn codec<Req: Message + Send + 'static, Resp: Message + Default + Send + 'static
 {
     tonic_prost::ProstCodec::default()
 }
+
+#[test]
+fn trace_id_selector_keeps_the_samples_of_a_trace() {
+    let server = Server::start_temp();
+    let mut profile = decode_pprof(&with_time(&testdata(GO_CPU), (now_ms() - 60_000) * 1_000_000));
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    profile.string_table.extend(["trace_id".into(), trace.into()]);
+    let n = profile.string_table.len() as i64;
+    profile.sample[0].label.push(kiln_proto::google::v1::Label { key: n - 2, str: n - 1, ..Default::default() });
+    let in_trace = profile.sample[0].value[1];
+    server.push_pprof(&[("__name__", "process_cpu"), ("service_name", "traced")], &profile.encode_to_vec());
+
+    let (start, end) = hour_range();
+    let select = |ids: Value| {
+        call(
+            &server,
+            "SelectMergeStacktraces",
+            json!({"profileTypeID": CPU, "labelSelector": "{}", "start": start, "end": end, "traceIdSelector": ids}),
+        )
+    };
+    assert_eq!(flame_total(&select(json!([trace.to_uppercase()]))), in_trace);
+    assert_eq!(flame_total(&select(json!(["00000000000000000000000000000001"]))), 0);
+    let mut req = merge_profile_request("traced");
+    req.trace_id_selector = vec![trace.into()];
+    let merged = merge_profile(&server, req);
+    assert_eq!(merged.sample.iter().map(|s| s.value[0]).sum::<i64>(), in_trace);
+}

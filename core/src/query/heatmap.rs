@@ -71,12 +71,15 @@ pub fn select_heatmap<S: KvStore + ?Sized>(
             let timestamp = p.timestamp_ms;
             if !spans {
                 if let Ok(profile_id) = <[u8; 16]>::try_from(&p.id[..]) {
-                    points.add(s, PointKey { timestamp, span_id: 0, profile_id }, p.total);
+                    points.add(s, PointKey { timestamp, span_id: 0, trace_id: 0, profile_id }, p.total);
                 }
                 continue;
             }
-            for (&span_id, &value) in p.span_ids.iter().zip(&p.values).filter(|(span, _)| **span != 0) {
-                points.add(s, PointKey { timestamp, span_id, profile_id: [0; 16] }, value);
+            for (i, (&span_id, &value)) in
+                p.span_ids.iter().zip(&p.values).enumerate().filter(|(_, (span, _))| **span != 0)
+            {
+                let key = PointKey { timestamp, span_id, trace_id: p.trace_id(i), profile_id: [0; 16] };
+                points.add(s, key, value);
             }
         }
         Ok(())

@@ -20,6 +20,8 @@ pub(super) struct PointKey {
     pub timestamp: i64,
     /// 0 = not a span point.
     pub span_id: u64,
+    /// 0 = none.
+    pub trace_id: u128,
     /// All zero = not a profile point.
     pub profile_id: [u8; 16],
 }
@@ -76,7 +78,7 @@ impl Points {
             span_id: if key.span_id == 0 { String::new() } else { format!("{:016x}", key.span_id) },
             value: point.value,
             labels,
-            trace_id: String::new(),
+            trace_id: if key.trace_id == 0 { String::new() } else { format!("{:032x}", key.trace_id) },
         }
     }
 }
@@ -93,7 +95,7 @@ mod tests {
     fn points_of_one_upload_merge_and_share_labels() {
         let a = series(1, &[("service_name", "s"), ("thread", "1")]);
         let b = series(2, &[("service_name", "s"), ("thread", "2")]);
-        let key = PointKey { timestamp: 5, span_id: 0, profile_id: [7; 16] };
+        let key = PointKey { timestamp: 5, span_id: 0, trace_id: 0, profile_id: [7; 16] };
         let mut points = Points::default();
         points.add(&a, key, 10);
         points.add(&b, key, 5);
@@ -105,10 +107,11 @@ mod tests {
         assert_eq!(e.labels, [LabelPair { name: "service_name".into(), value: "s".into() }]);
         assert_eq!(e.profile_id, "07070707-0707-0707-0707-070707070707");
         assert!(points.exemplar(&key, merged, &["service_name".into()]).labels.is_empty());
-        let span = PointKey { span_id: 0xab, profile_id: [0; 16], ..key };
+        let span = PointKey { span_id: 0xab, trace_id: 0xcd, profile_id: [0; 16], ..key };
         points.add(&a, span, 1);
         let (_, p) = points.iter().find(|(k, _)| **k == span).unwrap();
         let e = points.exemplar(&span, p, &[]);
         assert_eq!((e.span_id.as_str(), e.profile_id.as_str()), ("00000000000000ab", ""));
+        assert_eq!(e.trace_id, "000000000000000000000000000000cd");
     }
 }

@@ -66,7 +66,7 @@ pub fn select_series<S: KvStore + ?Sized>(
             slot.0 += p.total as f64;
             slot.1 += 1;
             if exemplars && let Ok(profile_id) = <[u8; 16]>::try_from(&p.id[..]) {
-                group.points.add(s, PointKey { timestamp: t, span_id: 0, profile_id }, p.total);
+                group.points.add(s, PointKey { timestamp: t, span_id: 0, trace_id: 0, profile_id }, p.total);
             }
         }
         Ok(())

@@ -9,7 +9,7 @@ use kiln_proto::querier::v1::SelectMergeStacktracesRequest;
 
 use crate::FastSet;
 use crate::error::{Error, Result};
-use crate::ingest::parse_span_id;
+use crate::ingest::{parse_span_id, parse_trace_id};
 use crate::segment::{SampleFilter, StoredProfile};
 
 /// The selectors of one merge request, parsed once.
@@ -17,6 +17,7 @@ use crate::segment::{SampleFilter, StoredProfile};
 pub(super) struct Selection {
     profile_ids: Option<FastSet<[u8; 16]>>,
     spans: Option<FastSet<u64>>,
+    traces: Option<FastSet<u128>>,
     call_site: Vec<String>,
 }
 
@@ -24,9 +25,6 @@ impl Selection {
     /// Parses the selectors of `req`. Selectors kiln cannot apply are
     /// refused: answering without them would be a wrong answer.
     pub(super) fn of(req: &SelectMergeStacktracesRequest) -> Result<Self> {
-        if !req.trace_id_selector.is_empty() {
-            return Err(Error::Unimplemented("trace id selectors are not supported yet".into()));
-        }
         let profile_ids = match req.profile_id_selector.is_empty() {
             true => None,
             false => Some(req.profile_id_selector.iter().map(|s| parse_profile_id(s)).collect::<Result<_>>()?),
@@ -36,7 +34,12 @@ impl Selection {
             .as_ref()
             .map(|s| s.call_site.iter().map(|l| l.name.clone()).collect())
             .unwrap_or_default();
-        Ok(Self { profile_ids, spans: span_set(&req.span_selector)?, call_site })
+        Ok(Self {
+            profile_ids,
+            spans: span_set(&req.span_selector)?,
+            traces: trace_set(&req.trace_id_selector)?,
+            call_site,
+        })
     }
 
     /// Whether the profile is one of the selected ids (all are without a
@@ -49,7 +52,7 @@ impl Selection {
 
     /// The per-sample part: span ids and call site.
     pub(super) fn samples(&self) -> SampleFilter<'_> {
-        SampleFilter { spans: self.spans.as_ref(), call_site: &self.call_site }
+        SampleFilter { spans: self.spans.as_ref(), traces: self.traces.as_ref(), call_site: &self.call_site }
     }
 
     /// The same selection without the call site (Go PGO profiles ignore it).
@@ -74,6 +77,23 @@ fn span_set(selector: &[String]) -> Result<Option<FastSet<u64>>> {
             id => Ok(id),
         })
         .collect::<Result<FastSet<u64>>>()
+        .map(Some)
+}
+
+/// The trace ids to keep, if any were asked for: 32 hex digits each.
+fn trace_set(selector: &[String]) -> Result<Option<FastSet<u128>>> {
+    if selector.is_empty() {
+        return Ok(None);
+    }
+    selector
+        .iter()
+        .map(|s| match parse_trace_id(s) {
+            0 if s.len() != 32 || u128::from_str_radix(s, 16).is_err() => {
+                Err(Error::invalid(format!("invalid trace id {s:?}: want 32 hex digits")))
+            }
+            id => Ok(id),
+        })
+        .collect::<Result<FastSet<u128>>>()
         .map(Some)
 }
 
@@ -146,7 +166,10 @@ mod tests {
         req.span_selector = vec!["xyz".into()];
         assert!(Selection::of(&req).is_err());
         req.span_selector.clear();
-        req.trace_id_selector = vec!["0".repeat(32)];
+        req.trace_id_selector = vec!["0123456789ABCDEF0123456789abcdef".into()];
+        let sel = Selection::of(&req).unwrap();
+        assert!(sel.samples().traces.unwrap().contains(&0x0123456789abcdef0123456789abcdef));
+        req.trace_id_selector = vec!["0123".into()];
         assert!(Selection::of(&req).is_err());
     }
 }
