@@ -98,7 +98,7 @@ pub fn web_error(reply: Reply, error: &ConnectError) -> Reply {
 fn percent_encode(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     for b in message.bytes() {
-        if b < b' ' || b > b'~' || b == b'%' {
+        if !(b' '..=b'~').contains(&b) || b == b'%' {
             out.push_str(&format!("%{b:02X}"));
         } else {
             out.push(b as char);
