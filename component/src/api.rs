@@ -6,10 +6,10 @@ use kiln_core::query::{self, Context, QueryLimits};
 use kiln_core::store::Storage;
 use kiln_proto::push::v1::{PushRequest, PushResponse};
 use kiln_proto::querier::v1::{
-    DiffRequest, ProfileTypesRequest, SelectMergeProfileRequest, SelectMergeSpanProfileRequest,
-    SelectMergeStacktracesRequest, SelectSeriesRequest, SeriesRequest,
+    AnalyzeQueryRequest, DiffRequest, ProfileTypesRequest, SelectHeatmapRequest, SelectMergeProfileRequest,
+    SelectMergeSpanProfileRequest, SelectMergeStacktracesRequest, SelectSeriesRequest, SeriesRequest,
 };
-use kiln_proto::types::v1::{LabelNamesRequest, LabelValuesRequest};
+use kiln_proto::types::v1::{GetProfileStatsRequest, LabelNamesRequest, LabelValuesRequest};
 
 use crate::connect::{Call, Code, ConnectError};
 use crate::http::{Reply, RequestHead};
@@ -18,8 +18,8 @@ use crate::kv::WasiKv;
 /// Single-tenant mode: every request runs as Pyroscope's default tenant.
 pub(crate) const TENANT: &str = "anonymous";
 
-/// Querier methods kiln serves.
-const SERVED: [&str; 9] = [
+/// Querier methods kiln serves: all of Pyroscope's.
+const SERVED: [&str; 12] = [
     "ProfileTypes",
     "LabelNames",
     "LabelValues",
@@ -28,22 +28,21 @@ const SERVED: [&str; 9] = [
     "SelectMergeProfile",
     "SelectMergeSpanProfile",
     "SelectSeries",
+    "SelectHeatmap",
     "Diff",
+    "GetProfileStats",
+    "AnalyzeQuery",
 ];
-
-/// Querier methods Pyroscope serves that kiln does not serve yet: they answer
-/// `unimplemented` rather than 404, so clients see an honest Connect error.
-const NOT_YET: [&str; 3] = ["SelectHeatmap", "GetProfileStats", "AnalyzeQuery"];
 
 pub fn is_connect_method(path: &str) -> bool {
     path == "/push.v1.PusherService/Push"
-        || path.strip_prefix("/querier.v1.QuerierService/").is_some_and(|m| SERVED.contains(&m) || NOT_YET.contains(&m))
+        || path.strip_prefix("/querier.v1.QuerierService/").is_some_and(|m| SERVED.contains(&m))
 }
 
 pub fn call(head: &RequestHead, call: &Call, body: &[u8]) -> Reply {
     match dispatch(head, call, body) {
         Ok(reply) => reply,
-        Err(e) => e.into_reply(),
+        Err(e) => call.error(e),
     }
 }
 
@@ -80,6 +79,9 @@ fn dispatch(head: &RequestHead, call: &Call, body: &[u8]) -> Result<Reply, Conne
         }
         "Diff" => call.reply(&query::diff(&cx, &call.decode::<DiffRequest>(body)?)?),
         "SelectSeries" => call.reply(&query::select_series(&cx, &call.decode::<SelectSeriesRequest>(body)?)?),
+        "SelectHeatmap" => call.reply(&query::select_heatmap(&cx, &call.decode::<SelectHeatmapRequest>(body)?)?),
+        "GetProfileStats" => call.reply(&query::get_profile_stats(&cx, &call.decode::<GetProfileStatsRequest>(body)?)?),
+        "AnalyzeQuery" => call.reply(&query::analyze_query(&cx, &call.decode::<AnalyzeQueryRequest>(body)?)?),
         other => {
             return Err(ConnectError::new(
                 Code::Unimplemented,

@@ -1,12 +1,16 @@
-//! The Connect protocol for unary calls, as connect-go serves it: codec from
-//! `Content-Type` (`application/proto` or `application/json`), optional gzip
-//! both ways, errors as `{"code","message"}` JSON with the mapped status.
+//! Unary calls as connect-go serves them: the protocol and codec from
+//! `Content-Type` (Connect: `application/proto` or `application/json`; gRPC
+//! and gRPC-Web: `application/grpc[-web][+proto|+json]`, framed by
+//! [`crate::grpc`]), optional gzip both ways. Connect errors are
+//! `{"code","message"}` JSON with the mapped HTTP status; gRPC errors are
+//! status trailers.
 
 use std::io::{Read, Write};
 
 use kiln_core::ErrorKind;
 use serde::{Serialize, de::DeserializeOwned};
 
+use crate::grpc;
 use crate::http::{Reply, RequestHead};
 
 /// Largest request body, before and after decompression (Pyroscope's
@@ -18,6 +22,20 @@ pub enum Codec {
     Proto,
     Json,
 }
+
+/// The three protocols connect-go serves on every path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    Connect,
+    Grpc,
+    GrpcWeb,
+}
+
+/// Every content type kiln accepts, sorted, as connect-go lists them in
+/// `Accept-Post`.
+const ACCEPT_POST: &str = "application/grpc, application/grpc+json, application/grpc+json; charset=utf-8, \
+application/grpc+proto, application/grpc-web, application/grpc-web+json, application/grpc-web+json; charset=utf-8, \
+application/grpc-web+proto, application/json, application/json; charset=utf-8, application/proto";
 
 /// A Connect error code with its message.
 #[derive(Debug)]
@@ -31,6 +49,7 @@ pub enum Code {
     InvalidArgument,
     ResourceExhausted,
     Unimplemented,
+    Internal,
     Unavailable,
     DataLoss,
 }
@@ -41,6 +60,7 @@ impl Code {
             Code::InvalidArgument => "invalid_argument",
             Code::ResourceExhausted => "resource_exhausted",
             Code::Unimplemented => "unimplemented",
+            Code::Internal => "internal",
             Code::Unavailable => "unavailable",
             Code::DataLoss => "data_loss",
         }
@@ -52,8 +72,20 @@ impl Code {
             Code::InvalidArgument => 400,
             Code::ResourceExhausted => 429,
             Code::Unimplemented => 501,
-            Code::DataLoss => 500,
+            Code::Internal | Code::DataLoss => 500,
             Code::Unavailable => 503,
+        }
+    }
+
+    /// The numeric gRPC status code.
+    pub fn grpc(self) -> u8 {
+        match self {
+            Code::InvalidArgument => 3,
+            Code::ResourceExhausted => 8,
+            Code::Unimplemented => 12,
+            Code::Internal => 13,
+            Code::Unavailable => 14,
+            Code::DataLoss => 15,
         }
     }
 }
@@ -105,7 +137,10 @@ impl From<kiln_core::Error> for ConnectError {
 
 /// A unary call whose headers passed the protocol checks.
 pub struct Call {
+    pub protocol: Protocol,
     pub codec: Codec,
+    /// The request's media type, echoed on gRPC replies as connect-go does.
+    content_type: String,
     gzip_request: bool,
     gzip_response: bool,
 }
@@ -119,37 +154,62 @@ impl Call {
         }
         let content_type = head.header("content-type").unwrap_or_default();
         let media = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-        let codec = match media.as_str() {
-            "application/proto" => Codec::Proto,
-            "application/json" => Codec::Json,
-            _ => return Err(Reply::new(415).header("accept-post", "application/json, application/proto")),
+        let (protocol, codec) = match media.as_str() {
+            "application/proto" => (Protocol::Connect, Codec::Proto),
+            "application/json" => (Protocol::Connect, Codec::Json),
+            "application/grpc" | "application/grpc+proto" => (Protocol::Grpc, Codec::Proto),
+            "application/grpc+json" => (Protocol::Grpc, Codec::Json),
+            "application/grpc-web" | "application/grpc-web+proto" => (Protocol::GrpcWeb, Codec::Proto),
+            "application/grpc-web+json" => (Protocol::GrpcWeb, Codec::Json),
+            _ => return Err(Reply::new(415).header("accept-post", ACCEPT_POST)),
         };
-        if let Some(v) = head.header("connect-protocol-version").filter(|v| v.trim() != "1") {
-            return Err(
-                ConnectError::invalid(format!("connect-protocol-version must be \"1\": got {v:?}")).into_reply()
-            );
-        }
-        let gzip_request = match head.header("content-encoding").map(str::trim) {
+        let mut call = Self { protocol, codec, content_type: media.clone(), gzip_request: false, gzip_response: false };
+        let (encoding, accept_encoding) = match protocol {
+            Protocol::Connect => {
+                if let Some(v) = head.header("connect-protocol-version").filter(|v| v.trim() != "1") {
+                    return Err(
+                        call.error(ConnectError::invalid(format!("connect-protocol-version must be \"1\": got {v:?}")))
+                    );
+                }
+                ("content-encoding", "accept-encoding")
+            }
+            Protocol::Grpc | Protocol::GrpcWeb => ("grpc-encoding", "grpc-accept-encoding"),
+        };
+        call.gzip_request = match head.header(encoding).map(str::trim) {
             None | Some("") | Some("identity") => false,
             Some(e) if e.eq_ignore_ascii_case("gzip") => true,
             Some(other) => {
-                return Err(ConnectError::new(
+                return Err(call.error(ConnectError::new(
                     Code::Unimplemented,
                     format!("unknown compression {other:?}: supported encodings are gzip"),
-                )
-                .into_reply());
+                )));
             }
         };
         let accepts_gzip = head
-            .header("accept-encoding")
+            .header(accept_encoding)
             .is_some_and(|v| v.split([',', ' ']).any(|e| e.trim().eq_ignore_ascii_case("gzip")));
-        Ok(Self { codec, gzip_request, gzip_response: gzip_request || accepts_gzip })
+        call.gzip_response = call.gzip_request || accepts_gzip;
+        Ok(call)
     }
 
     /// Decodes the request message.
     pub fn decode<M: prost::Message + DeserializeOwned + Default>(&self, body: &[u8]) -> Result<M, ConnectError> {
+        // gRPC says per message whether it is compressed; Connect per body.
+        let (body, compressed) = match self.protocol {
+            Protocol::Connect => (body, self.gzip_request),
+            Protocol::Grpc | Protocol::GrpcWeb => {
+                let (message, compressed) = grpc::unframe(body)?;
+                if compressed && !self.gzip_request {
+                    return Err(ConnectError::new(
+                        Code::Internal,
+                        "protocol error: received compressed message without grpc-encoding header",
+                    ));
+                }
+                (message, compressed)
+            }
+        };
         let inflated;
-        let body = if self.gzip_request {
+        let body = if compressed {
             inflated = gunzip(body)?;
             &inflated[..]
         } else {
@@ -169,14 +229,38 @@ impl Call {
         }
     }
 
-    /// Encodes a response message in the request's codec.
+    /// Encodes a response message in the request's protocol and codec.
     pub fn reply<M: prost::Message + Serialize>(&self, message: &M) -> Reply {
-        let (content_type, body) = match self.codec {
-            Codec::Proto => ("application/proto", message.encode_to_vec()),
-            Codec::Json => ("application/json", serde_json::to_vec(message).expect("messages serialize")),
+        let body = match self.codec {
+            Codec::Proto => message.encode_to_vec(),
+            Codec::Json => serde_json::to_vec(message).expect("messages serialize"),
         };
-        let reply = Reply::new(200).header("content-type", content_type);
-        if self.gzip_response { reply.header("content-encoding", "gzip").body(gzip(&body)) } else { reply.body(body) }
+        let body = if self.gzip_response { gzip(&body) } else { body };
+        match self.protocol {
+            Protocol::Connect => {
+                let content_type = if self.codec == Codec::Proto { "application/proto" } else { "application/json" };
+                let reply = Reply::new(200).header("content-type", content_type);
+                if self.gzip_response { reply.header("content-encoding", "gzip").body(body) } else { reply.body(body) }
+            }
+            Protocol::Grpc => grpc::grpc_reply(self.grpc_head(), grpc::frame(&body, self.gzip_response)),
+            Protocol::GrpcWeb => grpc::web_reply(self.grpc_head(), grpc::frame(&body, self.gzip_response)),
+        }
+    }
+
+    /// The reply of a failed call, in the request's protocol.
+    pub fn error(&self, error: ConnectError) -> Reply {
+        match self.protocol {
+            Protocol::Connect => error.into_reply(),
+            Protocol::Grpc => grpc::grpc_error(self.grpc_head(), &error),
+            Protocol::GrpcWeb => grpc::web_error(self.grpc_head(), &error),
+        }
+    }
+
+    /// Status and headers of every gRPC reply: 200, the request's content
+    /// type, the compression used and accepted.
+    fn grpc_head(&self) -> Reply {
+        let reply = Reply::new(200).header("content-type", &self.content_type).header("grpc-accept-encoding", "gzip");
+        if self.gzip_response { reply.header("grpc-encoding", "gzip") } else { reply }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The thin layer over wasi:http: request heads, bounded body reads, replies.
 
 use futures::StreamExt;
-use spin_sdk::http::{Fields, IncomingRequest, Method, OutgoingResponse, ResponseOutparam};
+use spin_sdk::http::{Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam};
 
 /// Method, path, query string and headers of a request, with its body still
 /// unread.
@@ -64,20 +64,26 @@ pub enum BodyError {
     Read(String),
 }
 
-/// A complete response.
+/// A complete response, with HTTP trailers if any (gRPC's status).
 pub struct Reply {
     status: u16,
     headers: Vec<(String, Vec<u8>)>,
     body: Vec<u8>,
+    trailers: Vec<(String, Vec<u8>)>,
 }
 
 impl Reply {
     pub fn new(status: u16) -> Self {
-        Self { status, headers: Vec::new(), body: Vec::new() }
+        Self { status, headers: Vec::new(), body: Vec::new(), trailers: Vec::new() }
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.into(), value.as_bytes().to_vec()));
+        self
+    }
+
+    pub fn trailer(mut self, name: &str, value: &str) -> Self {
+        self.trailers.push((name.into(), value.as_bytes().to_vec()));
         self
     }
 
@@ -91,7 +97,24 @@ impl Reply {
         let response = OutgoingResponse::new(headers);
         // Only fails for codes outside 100..=999, which kiln never produces.
         let _ = response.set_status_code(self.status);
-        // The client may have gone away; nothing useful to do then.
-        let _ = out.set_with_body(response, self.body).await;
+        if self.trailers.is_empty() {
+            // The client may have gone away; nothing useful to do then.
+            let _ = out.set_with_body(response, self.body).await;
+            return;
+        }
+        // spin-sdk's body sink finishes without trailers, so write the body
+        // through wasi:http directly. Blocking writes only hold up this
+        // instance, which serves this one request.
+        let Ok(body) = response.body() else { return };
+        out.set(response);
+        if let Ok(stream) = body.write() {
+            for chunk in self.body.chunks(4096) {
+                if stream.blocking_write_and_flush(chunk).is_err() {
+                    return;
+                }
+            }
+        }
+        let trailers = Fields::from_list(&self.trailers).unwrap_or_else(|_| Fields::new());
+        let _ = OutgoingBody::finish(body, Some(trailers));
     }
 }

@@ -3,6 +3,7 @@
 
 mod api;
 mod connect;
+mod grpc;
 mod http;
 mod ingest;
 mod kv;
@@ -35,13 +36,12 @@ async fn route(req: IncomingRequest) -> Reply {
         let body = match read_body(req, MAX_MESSAGE_BYTES).await {
             Ok(body) => body,
             Err(BodyError::TooLarge) => {
-                return ConnectError::new(
+                return call.error(ConnectError::new(
                     Code::ResourceExhausted,
                     format!("message size is larger than configured max {MAX_MESSAGE_BYTES}"),
-                )
-                .into_reply();
+                ));
             }
-            Err(BodyError::Read(e)) => return ConnectError::invalid(format!("read request body: {e}")).into_reply(),
+            Err(BodyError::Read(e)) => return call.error(ConnectError::invalid(format!("read request body: {e}"))),
         };
         return api::call(&head, &call, &body);
     }

@@ -172,29 +172,29 @@ fn split(profile: &Profile, labels: &Labels, timestamp_ms: i64, id: [u8; 16], li
 
     // Group sample indices by their string labels; drop samples Pyroscope's
     // normalisation drops (a negative value, or all values zero).
-    // Sample labels -> (sample index, span id) of the samples carrying them.
+    // Sample labels -> (sample index, ids) of the samples carrying them.
     type Group<'a> = Vec<(&'a str, &'a str)>;
-    let mut groups: BTreeMap<Group<'_>, Vec<(usize, u64)>> = BTreeMap::new();
+    let mut groups: BTreeMap<Group<'_>, Vec<(usize, SampleIds)>> = BTreeMap::new();
     for (i, sample) in profile.sample.iter().enumerate() {
         if sample.value.iter().any(|&v| v < 0) || sample.value.iter().all(|&v| v == 0) {
             continue;
         }
         let mut key = Vec::new();
-        let mut span = 0;
+        let mut ids = SampleIds::default();
         for l in &sample.label {
             let (name, value) = (s(l.key), s(l.str));
             if value.is_empty() {
                 continue;
             }
             match name {
-                SPAN_ID | "profile_id" => span = parse_span_id(value),
-                TRACE_ID => {}
+                SPAN_ID | "profile_id" => ids.span = parse_span_id(value),
+                TRACE_ID => ids.trace = parse_trace_id(value),
                 _ => key.push((name, value)),
             }
         }
         key.sort_unstable();
         key.dedup_by(|a, b| a.0 == b.0);
-        groups.entry(key).or_default().push((i, span));
+        groups.entry(key).or_default().push((i, ids));
     }
 
     let name = labels.get("__name__").unwrap_or_default();
@@ -210,7 +210,8 @@ fn split(profile: &Profile, labels: &Labels, timestamp_ms: i64, id: [u8; 16], li
         let symbols = builder.finish();
         let names = NameTree::of(&symbols).encode_to_vec();
         let symbols = symbols.encode_to_vec();
-        let has_spans = samples.iter().any(|&(_, span)| span != 0);
+        let has_spans = samples.iter().any(|(_, ids)| ids.span != 0);
+        let has_traces = samples.iter().any(|(_, ids)| ids.trace != 0);
 
         let mut base = labels.clone();
         for (k, v) in &group {
@@ -246,7 +247,7 @@ fn split(profile: &Profile, labels: &Labels, timestamp_ms: i64, id: [u8; 16], li
             series.set("__service_name__".into(), service);
             validate_labels(&series, limits)?;
 
-            let stored = column_values(profile, &samples, &stacks, column, has_spans, id, timestamp_ms);
+            let stored = column_values(profile, &samples, &stacks, column, (has_spans, has_traces), id, timestamp_ms);
             // A sample type without a single non-zero value has no series,
             // as in Pyroscope (whose normalisation drops zero samples per type).
             if stored.stacks.is_empty() {
@@ -265,32 +266,44 @@ fn split(profile: &Profile, labels: &Labels, timestamp_ms: i64, id: [u8; 16], li
     Ok(batch)
 }
 
-/// The values of one sample type, with identical (stack, span) samples summed.
+/// The span and trace ids a sample carries (0 = none).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+struct SampleIds {
+    span: u64,
+    trace: u128,
+}
+
+/// The values of one sample type, with identical (stack, span, trace)
+/// samples summed; span and trace ids are stored if any sample has one.
 fn column_values(
     profile: &Profile,
-    samples: &[(usize, u64)],
+    samples: &[(usize, SampleIds)],
     stacks: &[u32],
     column: usize,
-    has_spans: bool,
+    (has_spans, has_traces): (bool, bool),
     id: [u8; 16],
     timestamp_ms: i64,
 ) -> StoredProfile {
-    let mut index: HashMap<(u32, u64), usize> = HashMap::with_capacity_and_hasher(samples.len(), Default::default());
+    let mut index: HashMap<(u32, SampleIds), usize> =
+        HashMap::with_capacity_and_hasher(samples.len(), Default::default());
     let mut out = StoredProfile { id: id.to_vec(), timestamp_ms, ..Default::default() };
-    for (&(i, span), &stack) in samples.iter().zip(stacks) {
+    for (&(i, ids), &stack) in samples.iter().zip(stacks) {
         let value = profile.sample[i].value[column];
         if value == 0 {
             continue;
         }
         out.total += value;
-        match index.entry((stack, span)) {
+        match index.entry((stack, ids)) {
             hashbrown::hash_map::Entry::Occupied(e) => out.values[*e.get()] += value,
             hashbrown::hash_map::Entry::Vacant(e) => {
                 e.insert(out.values.len());
                 out.stacks.push(stack);
                 out.values.push(value);
                 if has_spans {
-                    out.span_ids.push(span);
+                    out.span_ids.push(ids.span);
+                }
+                if has_traces {
+                    out.trace_ids.extend_from_slice(&ids.trace.to_be_bytes());
                 }
             }
         }
@@ -304,6 +317,14 @@ pub(crate) fn parse_span_id(value: &str) -> u64 {
         return 0;
     }
     u64::from_str_radix(value, 16).unwrap_or(0)
+}
+
+/// Trace ids are 32 hex digits; anything else counts as "no trace" (0).
+pub(crate) fn parse_trace_id(value: &str) -> u128 {
+    if value.len() != 32 {
+        return 0;
+    }
+    u128::from_str_radix(value, 16).unwrap_or(0)
 }
 
 /// Server-derived labels do not count towards the client's label budget.
@@ -386,6 +407,24 @@ mod tests {
         assert_eq!(threads, [None, None, Some("t1"), Some("t1")]);
         let seg = Segment::decode_bytes(&writes[0].profile).unwrap();
         assert_eq!(seg.profiles[0].span_ids, [0xff]);
+        assert!(seg.profiles[0].trace_ids.is_empty(), "no sample has a trace id");
+    }
+
+    #[test]
+    fn trace_ids_stay_per_sample() {
+        let mut p = fresh_profile();
+        p.string_table.extend(["trace_id".into(), "0123456789abcdef0123456789ABCDEF".into()]);
+        let n = p.string_table.len() as i64;
+        p.sample[1].label = vec![Label { key: n - 2, str: n - 1, ..Default::default() }];
+        let bytes = p.encode_to_vec();
+        let labels = pairs(&[("__name__", "process_cpu")]);
+        let batch =
+            prepare(&RawProfile { labels: &labels, bytes: &bytes }, NOW, [0; 16], &IngestLimits::default()).unwrap();
+        assert_eq!(batch.series.len(), 2, "a trace id does not split series");
+        let seg = Segment::decode_bytes(&batch.series[0].profile).unwrap();
+        let stored = &seg.profiles[0];
+        let traces: Vec<u128> = (0..stored.values.len()).map(|i| stored.trace_id(i)).collect();
+        assert_eq!(traces, [0, 0x0123456789abcdef0123456789abcdef]);
     }
 
     #[test]

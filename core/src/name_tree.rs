@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 use prost::Message;
 
 use crate::FastMap;
-use crate::segment::Segment;
+use crate::segment::{SampleFilter, Segment, StoredProfile, node_values};
 use crate::tree::StackTree;
 
 #[derive(Clone, PartialEq, Message)]
@@ -75,9 +75,42 @@ impl NameTree {
     }
 
     fn name(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.name_ends[i - 1] as usize };
-        let end = self.name_ends[i] as usize;
+        let start = if i == 0 { 0 } else { self.name_ends.get(i - 1).copied().unwrap_or(0) as usize };
+        let end = self.name_ends.get(i).copied().unwrap_or(0) as usize;
         core::str::from_utf8(self.names.get(start..end).unwrap_or_default()).unwrap_or_default()
+    }
+
+    /// Per stack node (index 0 = empty stack), whether its root-most frames
+    /// are the function names of `call_site` (Pyroscope keeps such stacks
+    /// whole rather than re-rooting them).
+    pub fn through_call_site(&self, call_site: &[String]) -> Vec<bool> {
+        const MISMATCH: usize = usize::MAX;
+        // Per name-tree node: call-site frames its path matched, or MISMATCH.
+        let mut matched = vec![0usize; self.parents.len() + 1];
+        for k in 1..matched.len() {
+            let m = matched.get(self.parents[k - 1] as usize).copied().unwrap_or(MISMATCH);
+            matched[k] = match m {
+                MISMATCH => MISMATCH,
+                m if m == call_site.len() => m,
+                m if self.name(self.name_ids[k - 1] as usize) == call_site[m] => m + 1,
+                _ => MISMATCH,
+            };
+        }
+        let mut out = Vec::with_capacity(self.stack_nodes.len() + 1);
+        out.push(call_site.is_empty());
+        out.extend(self.stack_nodes.iter().map(|&node| matched.get(node as usize) == Some(&call_site.len())));
+        out
+    }
+
+    /// [`node_values`] over this tree's stack nodes.
+    pub fn node_values(
+        &self,
+        profiles: &[StoredProfile],
+        keep: impl FnMut(&StoredProfile) -> bool,
+        filter: &SampleFilter<'_>,
+    ) -> Option<Vec<i64>> {
+        let call_site = (!filter.call_site.is_empty()).then(|| self.through_call_site(filter.call_site));
+        node_values(self.stack_nodes.len(), profiles, keep, filter, call_site.as_deref())
     }
 
     /// Adds `node_values` (summed values per stack node, index 0 = empty

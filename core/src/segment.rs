@@ -19,6 +19,7 @@ use crate::FastSet;
 use prost::Message;
 
 use crate::error::{Error, Result};
+use crate::name_tree::NameTree;
 use crate::pprof::{Function, Line, Location, Mapping, Profile, Sample};
 
 #[derive(Clone, PartialEq, Message)]
@@ -63,6 +64,17 @@ pub struct StoredProfile {
     /// Span id per sample (0 = none); empty when no sample has one.
     #[prost(fixed64, repeated, tag = "6")]
     pub span_ids: Vec<u64>,
+    /// Trace id per sample, 16 big-endian bytes each (all zero = none);
+    /// empty when no sample has one.
+    #[prost(bytes = "vec", tag = "7")]
+    pub trace_ids: Vec<u8>,
+}
+
+impl StoredProfile {
+    /// The trace id of sample `i` (0 = none).
+    pub fn trace_id(&self, i: usize) -> u128 {
+        self.trace_ids.get(i * 16..i * 16 + 16).map_or(0, |b| u128::from_be_bytes(b.try_into().expect("16 bytes")))
+    }
 }
 
 impl Segment {
@@ -75,31 +87,42 @@ impl Segment {
         &self,
         profiles: &[StoredProfile],
         keep: impl FnMut(&StoredProfile) -> bool,
-        spans: Option<&FastSet<u64>>,
+        filter: &SampleFilter<'_>,
     ) -> Option<Vec<i64>> {
-        node_values(self.stack_parents.len(), profiles, keep, spans)
+        let call_site = (!filter.call_site.is_empty()).then(|| NameTree::of(self).through_call_site(filter.call_site));
+        node_values(self.stack_parents.len(), profiles, keep, filter, call_site.as_deref())
     }
 }
 
 /// The summed value per stack node (index 0 = empty stack, then nodes
-/// `1..=stack_nodes`) of the samples of the `profiles` that `keep` accepts;
-/// with `spans`, only samples of those span ids count. `None` when no sample
-/// counted.
+/// `1..=stack_nodes`) of the samples of the `profiles` that `keep` accepts,
+/// restricted by `filter` (`through_call_site` is its call-site test per
+/// stack node). `None` when no sample counted.
 pub fn node_values(
     stack_nodes: usize,
     profiles: &[StoredProfile],
     mut keep: impl FnMut(&StoredProfile) -> bool,
-    spans: Option<&FastSet<u64>>,
+    filter: &SampleFilter<'_>,
+    through_call_site: Option<&[bool]>,
 ) -> Option<Vec<i64>> {
     let mut node_values = vec![0i64; stack_nodes + 1];
     let mut any = false;
     for p in profiles.iter().filter(|p| keep(p)) {
         for (i, (&node, &value)) in p.stacks.iter().zip(&p.values).enumerate() {
-            if let Some(spans) = spans {
+            if let Some(spans) = filter.spans {
                 let span = p.span_ids.get(i).copied().unwrap_or(0);
                 if span == 0 || !spans.contains(&span) {
                     continue;
                 }
+            }
+            if let Some(traces) = filter.traces {
+                let trace = p.trace_id(i);
+                if trace == 0 || !traces.contains(&trace) {
+                    continue;
+                }
+            }
+            if through_call_site.is_some_and(|kept| !kept.get(node as usize).copied().unwrap_or(false)) {
+                continue;
             }
             if let Some(slot) = node_values.get_mut(node as usize) {
                 *slot += value;
@@ -248,6 +271,18 @@ fn function_key(f: &Function) -> [i64; 4] {
 
 fn location_key(l: &Location) -> LocationKey {
     (l.mapping_id, l.address, l.is_folded, l.line.iter().map(|line| (line.function_id, line.line)).collect())
+}
+
+/// Which samples of a segment count, beyond the choice of profiles.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SampleFilter<'a> {
+    /// Only samples carrying one of these span ids.
+    pub spans: Option<&'a FastSet<u64>>,
+    /// Only samples carrying one of these trace ids.
+    pub traces: Option<&'a FastSet<u128>>,
+    /// Only stacks whose root-most frames are these function names (whole
+    /// stacks are kept, not re-rooted). Empty = every stack.
+    pub call_site: &'a [String],
 }
 
 /// Builds the symbol part of a segment from a subset of a pprof's samples.
@@ -429,6 +464,7 @@ mod tests {
             stacks,
             values,
             span_ids: vec![],
+            trace_ids: vec![],
         });
         seg
     }
@@ -440,8 +476,8 @@ mod tests {
         // main, main;a, main;b
         assert_eq!(seg.stack_parents, [0, 1, 1]);
         let mut tree = StackTree::new();
-        let values = seg.node_values(&seg.profiles, |_| true, None).unwrap();
-        crate::name_tree::NameTree::of(&seg).merge_into(&values, &mut tree);
+        let values = seg.node_values(&seg.profiles, |_| true, &SampleFilter::default()).unwrap();
+        NameTree::of(&seg).merge_into(&values, &mut tree);
         assert_eq!(tree.total(), 50);
         let collapsed = tree.collapsed();
         assert_eq!(collapsed, [("main;a".into(), 30), ("main;b".into(), 20)]);
@@ -465,5 +501,24 @@ mod tests {
         let mut p = sample_profile();
         p.sample[0].location_id = vec![77];
         assert!(SegmentBuilder::new(&p, 10).add_stack(&p.sample[0]).is_err());
+    }
+
+    #[test]
+    fn call_site_keeps_whole_stacks_rooted_in_it() {
+        let p = sample_profile();
+        let seg = segment_of(&p, 1);
+        let merged = |call_site: &[&str]| {
+            let call_site: Vec<String> = call_site.iter().map(|s| (*s).into()).collect();
+            let mut tree = StackTree::new();
+            let filter = SampleFilter { call_site: &call_site, ..Default::default() };
+            if let Some(values) = seg.node_values(&seg.profiles, |_| true, &filter) {
+                NameTree::of(&seg).merge_into(&values, &mut tree);
+            }
+            tree.collapsed()
+        };
+        assert_eq!(merged(&["main", "b"]), [("main;b".into(), 20)]);
+        assert_eq!(merged(&["main"]).len(), 2);
+        assert!(merged(&["b"]).is_empty(), "anchored at the root");
+        assert!(merged(&["main", "b", "c"]).is_empty(), "longer than every stack");
     }
 }

@@ -34,6 +34,8 @@
 //! for the newer rollup and reads again.
 //!
 //! ```text
+//! k1/{tenant}/hn                   counter: hour-log length
+//! k1/{tenant}/h/{i}                hour-log entry i: an hour holding data
 //! k1/{tenant}/{h}/sn               counter: series-log length
 //! k1/{tenant}/{h}/s/{i}            series-log entry i: series id + labels
 //! k1/{tenant}/{h}/m/{sid}          marker: series sid is in hour h's log
@@ -139,7 +141,8 @@ pub enum Detail {
     Merged,
 }
 
-/// Times and totals of a rollup's profiles, in slot order, and their sum.
+/// Times, totals and ids of a rollup's profiles, in slot order, and their
+/// sum.
 #[derive(Clone, PartialEq, Message)]
 struct Totals {
     #[prost(int64, repeated, tag = "1")]
@@ -149,6 +152,31 @@ struct Totals {
     /// Stamped with the first profile's time.
     #[prost(message, optional, tag = "3")]
     sum: Option<StoredProfile>,
+    /// Profile ids, 16 bytes each.
+    #[prost(bytes = "vec", tag = "4")]
+    ids: Vec<u8>,
+}
+
+/// One stored profile as [`Storage::for_each_total`] reports it.
+#[derive(Clone, Copy, Debug)]
+pub struct ProfileTotal<'a> {
+    pub timestamp_ms: i64,
+    pub total: i64,
+    /// The profile's id (16 bytes, or empty if it has none).
+    pub id: &'a [u8],
+}
+
+/// Sizes and counts of stored data (see [`Storage::footprint`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// Slots and rollups read.
+    pub segments: u64,
+    pub profiles: u64,
+    pub samples: u64,
+    /// Series-log entries.
+    pub index_bytes: u64,
+    pub profile_bytes: u64,
+    pub symbol_bytes: u64,
 }
 
 /// Which symbols a read decodes.
@@ -264,6 +292,11 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
             let hour = placed[group[0].0].0;
             let end = self.kv.increment(&self.key(format_args!("{hour}/sn")), group.len() as u64)?;
             let first = end - group.len() as u64;
+            if first == 0 {
+                // This write opens the hour: note it in the tenant's hour log.
+                let slot = self.kv.increment(&self.key(format_args!("hn")), 1)? - 1;
+                entries.push((self.key(format_args!("h/{slot}")), hour.to_le_bytes().to_vec()));
+            }
             for (slot, (i, marker)) in (first..).zip(group) {
                 let entry = SeriesEntry { id: placed[*i].1, labels: to_pairs(&writes[*i].labels) };
                 entries.push((self.key(format_args!("{hour}/s/{slot}")), entry.encode_to_vec()));
@@ -309,6 +342,11 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
                 add_dense(&mut summary, &p);
                 totals.timestamps_ms.push(p.timestamp_ms);
                 totals.totals.push(p.total);
+                let mut id = [0u8; 16];
+                if p.id.len() == 16 {
+                    id.copy_from_slice(&p.id);
+                }
+                totals.ids.extend_from_slice(&id);
                 profiles.push(p);
             }
         }
@@ -370,6 +408,21 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
             }
         }
         Ok(newest)
+    }
+
+    /// The hours holding data, in no particular order (each once, unless a
+    /// writer crashed between opening an hour and writing it).
+    pub fn hours(&self) -> Result<Vec<i64>> {
+        let n = self.kv.increment(&self.key(format_args!("hn")), 0)?;
+        let keys: Vec<String> = (0..n).map(|i| self.key(format_args!("h/{i}"))).collect();
+        let mut hours = Vec::with_capacity(keys.len());
+        for batch in keys.chunks(READ_BATCH) {
+            for value in self.kv.get_many(batch)?.into_iter().flatten() {
+                let bytes: [u8; 8] = value[..].try_into().map_err(|_| Error::Corrupt("hour log entry".into()))?;
+                hours.push(i64::from_le_bytes(bytes));
+            }
+        }
+        Ok(hours)
     }
 
     /// Every series with data in the hours overlapping `[start_ms, end_ms)`.
@@ -465,23 +518,86 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
         )
     }
 
-    /// Calls `f` with the index in `series`, time and total of every stored
-    /// profile of the given series; reads no symbols.
-    pub fn for_each_total(&self, series: &[SeriesRef], mut f: impl FnMut(usize, i64, i64)) -> Result<()> {
+    /// Calls `f` with the index in `series` and the time, total and id of
+    /// every stored profile of the given series; reads no samples or symbols
+    /// where rollups exist.
+    pub fn for_each_total(&self, series: &[SeriesRef], mut f: impl FnMut(usize, ProfileTotal<'_>)) -> Result<()> {
         self.read(
             series,
             Symbols::None,
             |i, part| {
                 match part {
-                    Part::Slot { profiles, .. } => profiles.iter().for_each(|p| f(i, p.timestamp_ms, p.total)),
+                    Part::Slot { profiles, .. } => profiles
+                        .iter()
+                        .for_each(|p| f(i, ProfileTotal { timestamp_ms: p.timestamp_ms, total: p.total, id: &p.id })),
                     Part::Rollup { totals, .. } => {
-                        totals.timestamps_ms.iter().zip(&totals.totals).for_each(|(&t, &v)| f(i, t, v))
+                        let ids = totals.ids.chunks_exact(16).map(Some).chain(core::iter::repeat(None));
+                        for ((&timestamp_ms, &total), id) in totals.timestamps_ms.iter().zip(&totals.totals).zip(ids) {
+                            f(i, ProfileTotal { timestamp_ms, total, id: id.unwrap_or_default() });
+                        }
                     }
                 }
                 Ok(())
             },
             |_| false,
         )
+    }
+
+    /// Calls `f` with every stored profile of the given series (samples,
+    /// no symbols), a piece at a time.
+    pub fn for_each_profiles(
+        &self,
+        series: &[SeriesRef],
+        mut f: impl FnMut(&SeriesRef, &[StoredProfile]) -> Result<()>,
+    ) -> Result<()> {
+        self.read(
+            series,
+            Symbols::None,
+            |i, part| match part {
+                Part::Slot { profiles, .. } => f(&series[i], &profiles),
+                Part::Rollup { profiles, .. } => {
+                    f(&series[i], &decode_frames(&profiles.unwrap_or_default(), |_, _| Take::Profiles)?)
+                }
+            },
+            |_| true,
+        )
+    }
+
+    /// What the given series hold: pieces, profiles, samples and bytes, as
+    /// AnalyzeQuery reports them. Reads everything.
+    pub fn footprint(&self, series: &[SeriesRef]) -> Result<Footprint> {
+        let mut out = Footprint {
+            index_bytes: series
+                .iter()
+                .map(|s| SeriesEntry { id: s.id, labels: to_pairs(&s.labels) }.encoded_len() as u64)
+                .sum(),
+            ..Default::default()
+        };
+        self.read(
+            series,
+            Symbols::Full,
+            |_, part| {
+                let (profiles, profile_bytes, symbol_bytes) = match part {
+                    Part::Slot { profiles, symbols } => {
+                        let segment = Segment { profiles, ..Default::default() };
+                        let bytes = segment.encoded_len() as u64;
+                        (segment.profiles, bytes, symbols.len() as u64)
+                    }
+                    Part::Rollup { symbols, profiles, .. } => {
+                        let frames = profiles.unwrap_or_default();
+                        (decode_frames(&frames, |_, _| Take::Profiles)?, frames.len() as u64, symbols.len() as u64)
+                    }
+                };
+                out.segments += 1;
+                out.profiles += profiles.len() as u64;
+                out.samples += profiles.iter().map(|p| p.stacks.len() as u64).sum::<u64>();
+                out.profile_bytes += profile_bytes;
+                out.symbol_bytes += symbol_bytes;
+                Ok(())
+            },
+            |_| true,
+        )?;
+        Ok(out)
     }
 
     /// Resolves every series-hour to its newest rollup and later slots, and
@@ -551,17 +667,16 @@ impl<'a, S: KvStore + ?Sized> Storage<'a, S> {
         for (l, totals) in &rollups {
             if let Some(part) = symbols.part() {
                 wanted.push(key(l, format_args!("r/{}/{part}", l.rollup)));
-                if frames(totals) {
-                    wanted.push(key(l, format_args!("r/{}/p", l.rollup)));
-                }
+            }
+            if frames(totals) {
+                wanted.push(key(l, format_args!("r/{}/p", l.rollup)));
             }
         }
         let mut values = self.get_values(wanted)?.into_iter();
         let mut parts: HashMap<usize, Part> = HashMap::new();
         for (l, totals) in rollups {
-            let with_symbols = symbols != Symbols::None;
-            let y = if with_symbols { values.next().flatten() } else { Some(Vec::new()) };
-            let p = if with_symbols && frames(&totals) { values.next().flatten().map(Some) } else { Some(None) };
+            let y = if symbols.part().is_some() { values.next().flatten() } else { Some(Vec::new()) };
+            let p = if frames(&totals) { values.next().flatten().map(Some) } else { Some(None) };
             let (Some(symbols), Some(profiles)) = (y, p) else {
                 stale.push(l);
                 continue;
@@ -1048,8 +1163,9 @@ mod tests {
             store.write(batch("a", i, if i % 2 == 0 { "even" } else { "odd" }, i + 1)).unwrap();
         }
         let keys = keys(&kv);
+        let prefix = format!("k1/t/0/{:016x}/", series_id(&labels("a")));
         let slot_keys =
-            keys.iter().filter(|k| !k.contains("/s/") && k.rsplit('/').next().unwrap().parse::<u64>().is_ok()).count();
+            keys.iter().filter_map(|k| k.strip_prefix(&prefix)).filter(|rest| rest.parse::<u64>().is_ok()).count();
         assert_eq!(slot_keys, 3, "only the slots after the last compaction stay: {keys:?}");
         assert_eq!(keys.iter().filter(|k| k.contains("/r/")).count(), 4, "one rollup of four parts: {keys:?}");
 
@@ -1070,7 +1186,7 @@ mod tests {
         assert_eq!(merged.len(), 2 + 3, "two leaf functions in the summary, three slots");
 
         let mut totals = Vec::new();
-        store.for_each_total(&series, |_, t, v| totals.push((t, v))).unwrap();
+        store.for_each_total(&series, |_, p| totals.push((p.timestamp_ms, p.total))).unwrap();
         totals.sort();
         assert_eq!(totals, (0..n).map(|i| (i, i + 1)).collect::<Vec<_>>());
     }
@@ -1091,7 +1207,7 @@ mod tests {
         }
         let series = store.series(0, 100).unwrap();
         let mut total = 0;
-        store.for_each_total(&series, |_, _, v| total += v).unwrap();
+        store.for_each_total(&series, |_, p| total += p.total).unwrap();
         assert_eq!(total, COMPACT_EVERY as i64);
     }
 
@@ -1110,7 +1226,7 @@ mod tests {
         assert!(keys(&kv).iter().all(|k| !k.contains("/r/")), "no rollup over a missing slot");
         let series = store.series(0, 100).unwrap();
         let mut total = 0;
-        store.for_each_total(&series, |_, _, v| total += v).unwrap();
+        store.for_each_total(&series, |_, p| total += p.total).unwrap();
         assert_eq!(total, COMPACT_EVERY as i64 - 1);
         // The late slot lands; the next compaction takes everything.
         kv.map.borrow_mut().insert(slot0, pending);
@@ -1118,7 +1234,7 @@ mod tests {
             store.write(batch("a", 100 + i, "f", 1)).unwrap();
         }
         let mut total = 0;
-        store.for_each_total(&series, |_, _, v| total += v).unwrap();
+        store.for_each_total(&series, |_, p| total += p.total).unwrap();
         assert_eq!(total, 2 * COMPACT_EVERY as i64);
         assert_eq!(keys(&kv).iter().filter(|k| k.contains("/r/")).count(), 4);
     }
@@ -1139,7 +1255,7 @@ mod tests {
         store.write(batch("a", 5, "f", 100)).unwrap();
         let series = store.series(0, 2 * HOUR_MS).unwrap();
         let mut total = 0;
-        store.for_each_total(&series, |_, _, v| total += v).unwrap();
+        store.for_each_total(&series, |_, p| total += p.total).unwrap();
         assert_eq!(total, 113);
         let merged: i64 = read_all(&store, &series, Detail::Merged).iter().map(|r| r.3).sum();
         assert_eq!(merged, 113);

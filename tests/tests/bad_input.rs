@@ -116,13 +116,13 @@ fn bad_inputs_get_pyroscope_errors() {
     );
     assert_eq!(s, 400, "{b}");
 
-    // Selectors kiln cannot apply yet are refused, not ignored.
+    // Malformed selectors are the client's error.
     let (s, b) = server.connect_json(
         "/querier.v1.QuerierService/SelectMergeStacktraces",
         json!({"profileTypeID": "a:b:c:d:e", "labelSelector": "{}", "start": now - 1000, "end": now,
-               "traceIdSelector": ["0123456789abcdef0123456789abcdef"]}),
+               "traceIdSelector": ["0123456789abcdef"]}),
     );
-    assert_eq!((s, b["code"].as_str()), (501, Some("unimplemented")), "{b}");
+    assert_eq!((s, b["code"].as_str()), (400, Some("invalid_argument")), "{b}");
     let (s, b) = server.connect_json(
         "/querier.v1.QuerierService/SelectMergeStacktraces",
         json!({"profileTypeID": "a:b:c:d:e", "labelSelector": "{}", "start": now - 1000, "end": now,

@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use kiln_proto::querier::v1::{DiffRequest, DiffResponse, FlameGraphDiff, Level, SelectMergeStacktracesRequest};
 
 use super::Context;
-use super::merge::{max_nodes, merge, sample_filter};
+use super::merge::{max_nodes, merge};
 use crate::FastMap;
 use crate::error::{Error, Result};
 use crate::flamegraph::min_value;
@@ -27,8 +27,8 @@ pub fn diff<S: KvStore + ?Sized>(cx: &Context<'_, S>, req: &DiffRequest) -> Resu
         Error::Store(_) | Error::Corrupt(_) => e,
         other => Error::InvalidArgument(alloc::format!("{other}")),
     };
-    let left = merge(cx, &left, sample_filter(&left)?.as_ref()).map_err(as_invalid)?;
-    let right = merge(cx, &right, sample_filter(&right)?.as_ref()).map_err(as_invalid)?;
+    let left = merge(cx, &left).map_err(as_invalid)?;
+    let right = merge(cx, &right).map_err(as_invalid)?;
     Ok(DiffResponse { flamegraph: Some(encode(&left, &right, limit)) })
 }
 

@@ -5,19 +5,17 @@ use alloc::format;
 use alloc::string::String;
 
 use kiln_proto::querier::v1::{
-    AsyncQueryType, PprofProfile, ProfileFormat, SelectMergeProfileRequest, SelectMergeSpanProfileRequest,
-    SelectMergeSpanProfileResponse, SelectMergeStacktracesRequest, SelectMergeStacktracesResponse,
+    AsyncQueryType, PprofProfile, ProfileFormat, SelectMergeSpanProfileRequest, SelectMergeSpanProfileResponse,
+    SelectMergeStacktracesRequest, SelectMergeStacktracesResponse,
 };
 
-use super::{Context, profile_selector, select_merge_profile};
-use crate::FastSet;
+use super::selection::Selection;
+use super::{Context, merge_profile, profile_selector};
 use crate::dot::dot;
 use crate::error::{Error, Result};
 use crate::flamegraph::{flamegraph, tree_bytes};
-use crate::ingest::parse_span_id;
 use crate::kv::KvStore;
-use crate::segment::{StoredProfile, node_values};
-use crate::store::Detail;
+use crate::segment::StoredProfile;
 use crate::tree::StackTree;
 
 pub fn select_merge_stacktraces<S: KvStore + ?Sized>(
@@ -30,32 +28,18 @@ pub fn select_merge_stacktraces<S: KvStore + ?Sized>(
     if req.r#async.as_ref().is_some_and(|a| a.r#type == AsyncQueryType::Force as i32) {
         return Err(Error::Unimplemented("async queries are not enabled".into()));
     }
-    let spans = sample_filter(req)?;
     let format = ProfileFormat::try_from(req.format).unwrap_or(ProfileFormat::Unspecified);
-    if matches!(format, ProfileFormat::Pprof | ProfileFormat::Dot) && spans.is_some() {
-        return Err(Error::Unimplemented("span selectors with the pprof and dot formats are not supported yet".into()));
-    }
     if format == ProfileFormat::Dot {
         return Ok(SelectMergeStacktracesResponse { dot: merged_dot(cx, req)?, ..Default::default() });
     }
     if format == ProfileFormat::Pprof {
-        let profile = select_merge_profile(
-            cx,
-            &SelectMergeProfileRequest {
-                profile_type_id: req.profile_type_id.clone(),
-                label_selector: req.label_selector.clone(),
-                start: req.start,
-                end: req.end,
-                ..Default::default()
-            },
-        )?;
         return Ok(SelectMergeStacktracesResponse {
-            pprof: Some(PprofProfile { profile: Some(profile) }),
+            pprof: Some(PprofProfile { profile: Some(merge_profile::pprof(cx, req)?) }),
             ..Default::default()
         });
     }
     let max_nodes = max_nodes(req.max_nodes, cx.limits)?;
-    let tree = merge(cx, req, spans.as_ref())?;
+    let tree = merge(cx, req)?;
     Ok(match format {
         ProfileFormat::Tree => {
             SelectMergeStacktracesResponse { tree: tree_bytes(&tree, max_nodes), ..Default::default() }
@@ -73,49 +57,12 @@ const DOT_SOURCE_NODES: i64 = 512;
 /// nothing was selected.
 fn merged_dot<S: KvStore + ?Sized>(cx: &Context<'_, S>, req: &SelectMergeStacktracesRequest) -> Result<String> {
     let shown = req.max_nodes.filter(|&n| n > 0).unwrap_or(DOT_NODES);
-    let profile = select_merge_profile(
-        cx,
-        &SelectMergeProfileRequest {
-            profile_type_id: req.profile_type_id.clone(),
-            label_selector: req.label_selector.clone(),
-            start: req.start,
-            end: req.end,
-            max_nodes: Some(shown.max(DOT_SOURCE_NODES)),
-            ..Default::default()
-        },
-    )?;
+    let source = SelectMergeStacktracesRequest { max_nodes: Some(shown.max(DOT_SOURCE_NODES)), ..req.clone() };
+    let profile = merge_profile::pprof(cx, &source)?;
     if profile.sample.is_empty() {
         return Ok(String::new());
     }
     Ok(dot(&profile, shown as usize))
-}
-
-/// The span ids `req` restricts samples to, if any. Selectors kiln cannot
-/// apply yet are refused: answering without them would be a wrong answer.
-pub(super) fn sample_filter(req: &SelectMergeStacktracesRequest) -> Result<Option<FastSet<u64>>> {
-    let call_site = req.stack_trace_selector.as_ref().is_some_and(|s| !s.call_site.is_empty());
-    if !req.trace_id_selector.is_empty() || !req.profile_id_selector.is_empty() || call_site {
-        return Err(Error::Unimplemented("trace, profile id and call site selectors are not supported yet".into()));
-    }
-    span_set(&req.span_selector)
-}
-
-/// The span ids to keep, if any were asked for: 16 hex digits each, matched
-/// by value (so case does not matter).
-fn span_set(selector: &[String]) -> Result<Option<FastSet<u64>>> {
-    if selector.is_empty() {
-        return Ok(None);
-    }
-    selector
-        .iter()
-        .map(|s| match parse_span_id(s) {
-            0 if s.len() != 16 || u64::from_str_radix(s, 16).is_err() => {
-                Err(Error::invalid(format!("invalid span id {s:?}: want 16 hex digits")))
-            }
-            id => Ok(id),
-        })
-        .collect::<Result<FastSet<u64>>>()
-        .map(Some)
 }
 
 /// Validates `max_nodes` as Pyroscope does; unset or 0 means the default.
@@ -140,20 +87,20 @@ pub(super) fn max_nodes(requested: Option<i64>, limits: &super::QueryLimits) -> 
 }
 
 /// Merges every profile `req` selects (profile type, labels, `[start, end)`,
-/// optionally span ids) into one tree.
+/// profile ids, span ids, call site) into one tree.
 pub(super) fn merge<S: KvStore + ?Sized>(
     cx: &Context<'_, S>,
     req: &SelectMergeStacktracesRequest,
-    spans: Option<&FastSet<u64>>,
 ) -> Result<StackTree> {
+    let selection = Selection::of(req)?;
     let selector = profile_selector(&req.profile_type_id, &req.label_selector)?;
     let mut tree = StackTree::new();
     let Some((start, end)) = cx.range(req.start, req.end)? else { return Ok(tree) };
     let series = cx.select(&selector, start, end)?;
-    let detail = if spans.is_some() { Detail::Profiles } else { Detail::Merged };
-    cx.storage.for_each_name_tree(&series, (start, end), detail, |_, names, profiles| {
-        let keep = |p: &StoredProfile| p.timestamp_ms >= start && p.timestamp_ms < end;
-        if let Some(values) = node_values(names.stack_nodes.len(), profiles, keep, spans) {
+    let filter = selection.samples();
+    cx.storage.for_each_name_tree(&series, (start, end), selection.detail(), |_, names, profiles| {
+        let keep = |p: &StoredProfile| p.timestamp_ms >= start && p.timestamp_ms < end && selection.keeps(p);
+        if let Some(values) = names.node_values(profiles, keep, &filter) {
             names.merge_into(&values, &mut tree);
         }
         Ok(())

@@ -1,21 +1,28 @@
 //! Queries over stored series, one module per method family. Requests and
 //! responses are Pyroscope's own messages, so adapters only translate codecs.
 
+mod analyze;
 mod diff;
+mod heatmap;
 mod merge;
 mod merge_profile;
 mod metadata;
-mod pprof_truncate;
+mod points;
 mod render;
 mod select_series;
+mod selection;
+mod stats;
 mod timeline;
 
+pub use analyze::analyze_query;
 pub use diff::diff;
+pub use heatmap::select_heatmap;
 pub use merge::{select_merge_span_profile, select_merge_stacktraces};
 pub use merge_profile::select_merge_profile;
 pub use metadata::{label_names, label_values, profile_types, series};
 pub use render::{Rendered, legacy_label_values, render, render_diff};
 pub use select_series::select_series;
+pub use stats::get_profile_stats;
 
 use alloc::format;
 use alloc::string::String;

@@ -1,18 +1,30 @@
 //! SelectSeries: the total of each selected profile over time, bucketed by
-//! `step` and grouped by labels. Reads profile totals only, never symbols.
+//! `step` and grouped by labels, optionally with the largest profile of each
+//! bucket as its exemplar. Reads profile totals only, never symbols.
 
 use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
+use alloc::vec;
 use alloc::vec::Vec;
 
 use kiln_proto::querier::v1::{SelectSeriesRequest, SelectSeriesResponse};
 use kiln_proto::types::v1::{ExemplarType, LabelPair, Point, Series, TimeSeriesAggregationType};
 
+use super::points::{PointKey, Points};
 use super::{Context, profile_selector};
+use crate::FastMap;
 use crate::error::{Error, Result};
 use crate::kv::KvStore;
 
 type GroupKey = Vec<(String, String)>;
+
+/// One output series in the making: (sum, count) per bucket timestamp, and
+/// the individual profiles when exemplars are asked for.
+#[derive(Default)]
+struct Group {
+    buckets: BTreeMap<i64, (f64, u32)>,
+    points: Points,
+}
 
 pub fn select_series<S: KvStore + ?Sized>(
     cx: &Context<'_, S>,
@@ -28,10 +40,12 @@ pub fn select_series<S: KvStore + ?Sized>(
     let Some((start, end)) = cx.range(req.start, req.end)? else { return Ok(SelectSeriesResponse::default()) };
     let step = ((req.step * 1000.0) as i64).max(1);
     let average = req.aggregation == Some(TimeSeriesAggregationType::Average as i32);
+    let exemplars = req.exemplar_type == ExemplarType::Individual as i32;
+    let bucket_of = |t: i64| start + (t - start + step - 1).div_euclid(step).max(0) * step;
 
     // Bucket timestamps are start, start+step, … ≤ end; a profile goes to
     // the first one at or after its time, so [start−step, end) is read.
-    let mut groups: BTreeMap<GroupKey, BTreeMap<i64, (f64, u32)>> = BTreeMap::new();
+    let mut groups: BTreeMap<GroupKey, Group> = BTreeMap::new();
     let series = cx.select(&selector, start - step, end)?;
     // Group keys per series, computed once rather than per profile.
     let keys: Vec<GroupKey> = series
@@ -44,33 +58,49 @@ pub fn select_series<S: KvStore + ?Sized>(
             key
         })
         .collect();
-    cx.storage.for_each_total(&series, |i, t, total| {
+    cx.storage.for_each_total(&series, |i, p| {
+        let t = p.timestamp_ms;
         if t <= start - step || t >= end {
             return;
         }
-        let bucket = start + (t - start + step - 1).div_euclid(step).max(0) * step;
+        let bucket = bucket_of(t);
         if bucket > end {
             return;
         }
-        let key = &keys[i];
-        let buckets = match groups.get_mut(key) {
-            Some(b) => b,
-            None => groups.entry(key.clone()).or_default(),
+        let group = match groups.get_mut(&keys[i]) {
+            Some(group) => group,
+            None => groups.entry(keys[i].clone()).or_default(),
         };
-        let slot = buckets.entry(bucket).or_insert((0.0, 0));
-        slot.0 += total as f64;
+        let slot = group.buckets.entry(bucket).or_insert((0.0, 0));
+        slot.0 += p.total as f64;
         slot.1 += 1;
+        if exemplars && let Ok(profile_id) = <[u8; 16]>::try_from(p.id) {
+            group.points.add(&series[i], PointKey { timestamp: t, span_id: 0, trace_id: 0, profile_id }, p.total);
+        }
     })?;
 
     let mut out: Vec<(f64, Series)> = groups
         .into_iter()
-        .filter(|(_, buckets)| !buckets.is_empty())
-        .map(|(key, buckets)| {
-            let points: Vec<Point> = buckets
+        .filter(|(_, group)| !group.buckets.is_empty())
+        .map(|(key, group)| {
+            // The largest point of each bucket is its exemplar.
+            let mut best: FastMap<i64, (&PointKey, &super::points::Point)> = FastMap::default();
+            for (k, point) in group.points.iter() {
+                let slot = best.entry(bucket_of(k.timestamp)).or_insert((k, point));
+                if (point.value, core::cmp::Reverse(k)) > (slot.1.value, core::cmp::Reverse(slot.0)) {
+                    *slot = (k, point);
+                }
+            }
+            let points: Vec<Point> = group
+                .buckets
                 .into_iter()
                 .map(|(timestamp, (sum, n))| Point {
                     value: if average { sum / f64::from(n) } else { sum },
                     timestamp,
+                    exemplars: best
+                        .get(&timestamp)
+                        .map(|(k, point)| vec![group.points.exemplar(k, point, &req.group_by)])
+                        .unwrap_or_default(),
                     ..Default::default()
                 })
                 .collect();
@@ -101,6 +131,10 @@ mod tests {
 
     /// Pushes the sample profile (cpu total 50) for `service` at `t` ms.
     fn push(kv: &MemoryStore, service: &str, t: i64) {
+        push_with_id(kv, service, t, [0; 16]);
+    }
+
+    fn push_with_id(kv: &MemoryStore, service: &str, t: i64, id: [u8; 16]) {
         let mut p = sample_profile();
         p.time_nanos = t * 1_000_000;
         let bytes = p.encode_to_vec();
@@ -109,7 +143,7 @@ mod tests {
             LabelPair { name: "service_name".into(), value: service.into() },
         ];
         let raw = [RawProfile { labels: &labels, bytes: &bytes }];
-        ingest::push(&Storage::new(kv, "t"), &raw, NOW, &mut || [0; 16], &IngestLimits::default()).unwrap();
+        ingest::push(&Storage::new(kv, "t"), &raw, NOW, &mut || id, &IngestLimits::default()).unwrap();
     }
 
     fn query(kv: &MemoryStore, req: SelectSeriesRequest) -> Result<SelectSeriesResponse> {
@@ -169,5 +203,35 @@ mod tests {
         let mut bad = request(1.0, &[]);
         bad.profile_type_id = "x".into();
         assert!(query(&kv, bad).is_err());
+    }
+
+    #[test]
+    fn exemplars_are_the_largest_profile_of_each_bucket() {
+        let kv = MemoryStore::default();
+        push_with_id(&kv, "a", NOW - 59_000, [1; 16]);
+        push_with_id(&kv, "a", NOW - 58_000, [2; 16]);
+        push_with_id(&kv, "a", NOW - 58_000, [2; 16]); // same upload id and time: one profile of 100
+        push_with_id(&kv, "b", NOW - 1_000, [3; 16]);
+        let mut req = request(10.0, &["service_name"]);
+        assert!(
+            query(&kv, req.clone()).unwrap().series.iter().all(|s| s.points.iter().all(|p| p.exemplars.is_empty()))
+        );
+        req.exemplar_type = ExemplarType::Individual as i32;
+        let out = query(&kv, req).unwrap();
+        let a = &out.series[0];
+        assert_eq!(a.labels[0].value, "a");
+        assert_eq!(a.points.len(), 1);
+        let e = &a.points[0].exemplars;
+        assert_eq!(e.len(), 1);
+        assert_eq!(
+            (e[0].profile_id.as_str(), e[0].value, e[0].timestamp),
+            ("02020202-0202-0202-0202-020202020202", 100, NOW - 58_000)
+        );
+        assert!(e[0].labels.iter().all(|l| l.name != "service_name"), "group-by labels are the series'");
+        assert!(e[0].labels.iter().any(|l| l.name == "__profile_type__"));
+        assert_eq!(out.series[1].points[0].exemplars[0].value, 50);
+        let mut span = request(10.0, &[]);
+        span.exemplar_type = ExemplarType::Span as i32;
+        assert!(query(&kv, span).is_err());
     }
 }
