@@ -141,6 +141,51 @@ fn replay(server: &Server, client: &str, totals: &mut BTreeMap<(String, String),
     }
 }
 
+/// The Java agent's three upload shapes of one JDK recording (raw with a
+/// form content type, gzip multipart with context labels, plain multipart):
+/// each gives the profile types the recording converts to, with the totals
+/// the core's own conversion gives.
+#[test]
+fn java_jfr_captures_replay_and_query_back() {
+    let server = Server::start_temp();
+    let bodies = captures("java-jfr", "ingest.body.bin");
+    assert_eq!(bodies.len(), 3);
+    let raw = std::fs::read(&bodies[0]).unwrap();
+    let options = kiln_core::jfr::Options { sample_rate: 100, ..Default::default() };
+    let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+    for converted in kiln_core::jfr::profiles(&raw, None, &options).unwrap() {
+        let name = converted.labels.get("__name__").unwrap().to_string();
+        let p = &converted.profile;
+        let s = |i: i64| p.string_table[i as usize].clone();
+        let period = p.period_type.as_ref().map_or((String::new(), String::new()), |t| (s(t.r#type), s(t.unit)));
+        for (i, st) in p.sample_type.iter().enumerate() {
+            let id = format!("{name}:{}:{}:{}:{}", s(st.r#type), s(st.unit), period.0, period.1);
+            let sum: i64 = p.sample.iter().map(|x| x.value[i]).filter(|v| *v > 0).sum();
+            *expected.entry(id).or_default() += 3 * sum;
+        }
+    }
+    expected.retain(|_, sum| *sum > 0);
+    for (i, body_path) in bodies.iter().enumerate() {
+        let head_path = body_path.to_string_lossy().replace(".body.bin", ".headers.txt");
+        let headers = capture_headers(Path::new(&head_path));
+        let content_type = headers.iter().find(|(k, _)| k == "content-type").unwrap().1.clone();
+        let target = recent(&capture_target(Path::new(&head_path)), 20 + i as i64);
+        let extra: Vec<(&str, &str)> =
+            headers.iter().filter(|(k, _)| k != "content-type").map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let (status, _, reply) = server.post(&target, &content_type, std::fs::read(body_path).unwrap(), &extra);
+        assert_eq!(status, 200, "{}: {}", body_path.display(), String::from_utf8_lossy(&reply));
+    }
+    let selector = "{service_name=\"java-capture-app\"}";
+    let types = server.profile_types_of(selector);
+    for prefix in ["process_cpu:", "memory:", "mutex:"] {
+        assert!(types.iter().any(|t| t.starts_with(prefix)), "no {prefix} type in {types:?}");
+    }
+    assert_eq!(types, expected.keys().cloned().collect::<Vec<_>>());
+    for (id, sum) in &expected {
+        assert_eq!(server.flame_total(id, selector), *sum, "{id}");
+    }
+}
+
 #[test]
 fn sdk_ingest_captures_replay_and_query_back() {
     let server = Server::start_temp();
@@ -231,7 +276,13 @@ fn formats_statuses_and_error_bodies() {
         "unknown",
         "parsing IngestInput-pprof",
     );
-    assert_legacy_error(post("/ingest?name=app&format=jfr", "", b""), 501, "unimplemented", "jfr");
+    assert_legacy_error(post("/ingest?name=app&format=jfr", "", b"not a recording"), 422, "unknown", "jfr");
+    assert_legacy_error(
+        post("/ingest?name=app&format=jfr", "", &kiln_tests::fixtures::gzip(b"FLR\0")),
+        422,
+        "unknown",
+        "chunk magic",
+    );
     let cpu = append_time(&testdata("pprof/pyroscope/cpu.pb.gz"), now_ns());
     let form = [
         &b"--B\r\nContent-Disposition: form-data; name=\"profile\"; filename=\"p\"\r\n\r\n"[..],
