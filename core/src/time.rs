@@ -32,26 +32,28 @@ pub fn go_duration_ms(ms: i64) -> String {
     }
 }
 
+const NS_PER_S: i64 = 1_000_000_000;
+
 /// A legacy API time value (`from`, `until`; spec `ingest.md` §3.2) in Unix
-/// ms: `YYYYMMDD`, Unix s/ms/µs/ns by digit count, or `now-1h`-style offsets
-/// from `now_ms`. Like Pyroscope it never fails: unparsable parts count as 0.
-pub fn parse_attime(input: &str, now_ms: i64) -> i64 {
+/// ns: `YYYYMMDD`, Unix s/ms/µs/ns by digit count, or `now-1h`-style offsets
+/// from `now_ns`. Like Pyroscope it never fails: unparsable parts count as 0.
+pub fn parse_attime(input: &str, now_ns: i64) -> i64 {
     let s: String = input.trim().chars().filter(|c| !matches!(c, '_' | ',' | ' ')).collect();
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
         if let Some(days) = yyyymmdd(&s) {
-            return days * 86_400_000;
+            return days * 86_400 * NS_PER_S;
         }
         // Go's Atoi: out of range means 0.
         let v: i64 = s.parse().unwrap_or(0);
         return match s.len() {
-            13 => v,
-            16 => v.div_euclid(1000),
-            19 => v.div_euclid(1_000_000),
-            _ => v.saturating_mul(1000),
+            13 => v.saturating_mul(1_000_000),
+            16 => v.saturating_mul(1000),
+            19 => v,
+            _ => v.saturating_mul(NS_PER_S),
         };
     }
     // Whatever precedes the first sign is the reference, which is always now.
-    let Some(at) = s.find(['+', '-']) else { return now_ms };
+    let Some(at) = s.find(['+', '-']) else { return now_ns };
     let (negative, offset) = (s.as_bytes()[at] == b'-', &s[at + 1..]);
     let digits = offset.bytes().take_while(u8::is_ascii_digit).count();
     let n: i64 = offset[..digits].parse().unwrap_or(0);
@@ -68,8 +70,8 @@ pub fn parse_attime(input: &str, now_ms: i64) -> i64 {
         _ if unit.starts_with('y') => 365 * 86_400,
         _ => 0,
     };
-    let delta = n.saturating_mul(seconds).saturating_mul(1000);
-    if negative { now_ms.saturating_sub(delta) } else { now_ms.saturating_add(delta) }
+    let delta = n.saturating_mul(seconds).saturating_mul(NS_PER_S);
+    if negative { now_ns.saturating_sub(delta) } else { now_ns.saturating_add(delta) }
 }
 
 /// Days since the epoch of an 8-digit `YYYYMMDD` that is a real date after 1900.
@@ -123,19 +125,31 @@ mod tests {
         assert_eq!(go_duration_ms(5_000), "5s");
     }
 
+    /// [`parse_attime`] at ms resolution, as the tests below read best.
+    fn attime_ms(input: &str, now_ms: i64) -> i64 {
+        parse_attime(input, now_ms * 1_000_000).div_euclid(1_000_000)
+    }
+
+    #[test]
+    fn attime_keeps_nanoseconds() {
+        let now = 1_795_582_000_123_456_789;
+        assert_eq!(parse_attime("1795582472795713814", now), 1_795_582_472_795_713_814);
+        assert_eq!(parse_attime("now-10s", now), now - 10_000_000_000);
+    }
+
     #[test]
     fn attime_absolute_forms() {
         let now = 1_700_000_000_123;
-        assert_eq!(parse_attime("20231223", now), 1_703_289_600_000);
-        assert_eq!(parse_attime("1577836800", now), 1_577_836_800_000);
-        assert_eq!(parse_attime("1577836800000", now), 1_577_836_800_000);
-        assert_eq!(parse_attime("1577836800000000", now), 1_577_836_800_000);
-        assert_eq!(parse_attime("1577836800000000000", now), 1_577_836_800_000);
-        assert_eq!(parse_attime(" 1_577_836,800 ", now), 1_577_836_800_000);
-        assert_eq!(parse_attime("0", now), 0);
+        assert_eq!(attime_ms("20231223", now), 1_703_289_600_000);
+        assert_eq!(attime_ms("1577836800", now), 1_577_836_800_000);
+        assert_eq!(attime_ms("1577836800000", now), 1_577_836_800_000);
+        assert_eq!(attime_ms("1577836800000000", now), 1_577_836_800_000);
+        assert_eq!(attime_ms("1577836800000000000", now), 1_577_836_800_000);
+        assert_eq!(attime_ms(" 1_577_836,800 ", now), 1_577_836_800_000);
+        assert_eq!(attime_ms("0", now), 0);
         // Not a date (month 13): Unix seconds.
-        assert_eq!(parse_attime("20231323", now), 20_231_323_000);
-        assert_eq!(parse_attime("99999999999999999999", now), 0, "out of range");
+        assert_eq!(attime_ms("20231323", now), 20_231_323_000);
+        assert_eq!(attime_ms("99999999999999999999", now), 0, "out of range");
         for (y, m, d) in [(1970, 1, 1), (2000, 2, 29), (2024, 12, 31), (1901, 3, 1)] {
             assert_eq!(civil_from_days(days_from_civil(y, m, d)), (y, m, d));
         }
@@ -144,19 +158,19 @@ mod tests {
     #[test]
     fn attime_relative_forms() {
         let now = 1_700_000_000_123;
-        assert_eq!(parse_attime("now", now), now);
-        assert_eq!(parse_attime("", now), now);
-        assert_eq!(parse_attime("now-1h", now), now - 3_600_000);
-        assert_eq!(parse_attime("now-30m", now), now - 1_800_000);
-        assert_eq!(parse_attime("now-30min", now), now - 1_800_000);
-        assert_eq!(parse_attime("now-2d", now), now - 2 * 86_400_000);
-        assert_eq!(parse_attime("now-1w", now), parse_attime("now-7d", now));
-        assert_eq!(parse_attime("now-1M", now), now - 30 * 86_400_000);
-        assert_eq!(parse_attime("now-1mon", now), now - 30 * 86_400_000);
-        assert_eq!(parse_attime("now-1y", now), now - 365 * 86_400_000);
-        assert_eq!(parse_attime("now+10s", now), now + 10_000);
-        assert_eq!(parse_attime("-15m", now), now - 900_000);
-        assert_eq!(parse_attime("now-3h30m", now), now - 3 * 3_600_000, "one term only");
-        assert_eq!(parse_attime("now-5x", now), now, "unknown unit");
+        assert_eq!(attime_ms("now", now), now);
+        assert_eq!(attime_ms("", now), now);
+        assert_eq!(attime_ms("now-1h", now), now - 3_600_000);
+        assert_eq!(attime_ms("now-30m", now), now - 1_800_000);
+        assert_eq!(attime_ms("now-30min", now), now - 1_800_000);
+        assert_eq!(attime_ms("now-2d", now), now - 2 * 86_400_000);
+        assert_eq!(attime_ms("now-1w", now), attime_ms("now-7d", now));
+        assert_eq!(attime_ms("now-1M", now), now - 30 * 86_400_000);
+        assert_eq!(attime_ms("now-1mon", now), now - 30 * 86_400_000);
+        assert_eq!(attime_ms("now-1y", now), now - 365 * 86_400_000);
+        assert_eq!(attime_ms("now+10s", now), now + 10_000);
+        assert_eq!(attime_ms("-15m", now), now - 900_000);
+        assert_eq!(attime_ms("now-3h30m", now), now - 3 * 3_600_000, "one term only");
+        assert_eq!(attime_ms("now-5x", now), now, "unknown unit");
     }
 }

@@ -16,19 +16,14 @@ impl QueryString {
     /// Parses `a=1&b=x+y&c=%2F`. Like Go, a bad escape or a `;` separator
     /// fails the whole request (the handlers answer 400 with this message).
     pub fn parse(query: &str) -> Result<Self> {
-        let mut pairs = Vec::new();
-        for part in query.split('&').filter(|p| !p.is_empty()) {
-            if part.contains(';') {
-                return Err(Error::invalid("invalid semicolon separator in query"));
-            }
-            let (name, value) = part.split_once('=').unwrap_or((part, ""));
-            let name = unescape(name)?;
-            if name.is_empty() {
-                continue;
-            }
-            pairs.push((name.into_owned(), unescape(value)?.into_owned()));
-        }
-        Ok(Self(pairs))
+        pairs(query).filter_map(Result::transpose).collect::<Result<_>>().map(Self)
+    }
+
+    /// Like [`Self::parse`], but a malformed pair is dropped and the rest
+    /// kept, as handlers that ignore `url.ParseQuery`'s error see it
+    /// (`/ingest`).
+    pub fn lenient(query: &str) -> Self {
+        Self(pairs(query).filter_map(|p| p.ok().flatten()).collect())
     }
 
     /// The first value of `name`; Go's `Values.Get` ("" and absent alike).
@@ -40,6 +35,21 @@ impl QueryString {
     pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.0.iter().filter(move |(n, _)| n == name).map(|(_, v)| v.as_str())
     }
+}
+
+/// Each `&`-separated pair decoded; `None` for a pair without a name.
+fn pairs(query: &str) -> impl Iterator<Item = Result<Option<(String, String)>>> + '_ {
+    query.split('&').filter(|p| !p.is_empty()).map(|part| {
+        if part.contains(';') {
+            return Err(Error::invalid("invalid semicolon separator in query"));
+        }
+        let (name, value) = part.split_once('=').unwrap_or((part, ""));
+        let name = unescape(name)?;
+        if name.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some((name.into_owned(), unescape(value)?.into_owned())))
+    })
 }
 
 /// `+` is a space and `%XX` a byte; invalid UTF-8 is replaced.

@@ -7,7 +7,6 @@
 //! parse errors, and any error of the pprof and speedscope paths except
 //! limits, are 422.
 
-mod attime;
 mod folded;
 mod multipart;
 mod name;

@@ -1,10 +1,10 @@
 //! The query string of `/ingest`: URL decoding (`+` and `%20` are spaces, as
 //! Go's `url.ParseQuery` reads them) and the parameters Pyroscope reads.
 
+use crate::time::parse_attime;
+use crate::url::QueryString;
 use alloc::string::String;
-use alloc::vec::Vec;
 
-use super::attime;
 use super::name::{self, AppName};
 
 /// The parameters of one `/ingest` request.
@@ -27,55 +27,25 @@ impl Params {
     /// Reads the parameters; only a bad `name` is an error (the message is
     /// Pyroscope's `name: <error>`).
     pub fn parse(query: &str, now_ns: i64) -> Result<Self, String> {
-        let pairs = decode_query(query);
-        let get = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
-        let name = name::parse(get("name").unwrap_or_default()).map_err(|e| alloc::format!("name: {e}"))?;
-        let time = |key| get(key).map_or(now_ns, |v| attime::parse(v, now_ns));
+        let q = QueryString::lenient(query);
+        let name = name::parse(q.get("name")).map_err(|e| alloc::format!("name: {e}"))?;
+        // Absent or empty means now.
+        let time = |key| parse_attime(q.get(key), now_ns);
         // Unparsable or negative rates silently fall back to the default.
-        let sample_rate = get("sampleRate").and_then(|v| v.parse::<u32>().ok()).unwrap_or(DEFAULT_SAMPLE_RATE);
+        let sample_rate = q.get("sampleRate").parse::<u32>().unwrap_or(DEFAULT_SAMPLE_RATE);
+        let spy_name = match q.get("spyName") {
+            "" => "unknown",
+            spy => spy,
+        };
         Ok(Self {
             name,
             from_ns: time("from"),
             until_ns: time("until"),
-            format: get("format").unwrap_or_default().into(),
+            format: q.get("format").into(),
             sample_rate,
-            spy_name: get("spyName").filter(|s| !s.is_empty()).unwrap_or("unknown").into(),
+            spy_name: spy_name.into(),
         })
     }
-}
-
-/// `k=v&k2=v2` into decoded pairs, in order. Like Go's `url.ParseQuery`, a
-/// pair with a malformed escape is dropped and the rest is kept.
-pub fn decode_query(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .filter_map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            Some((unescape(k)?, unescape(v)?))
-        })
-        .collect()
-}
-
-/// Percent-decoding with `+` as space; `None` on a malformed escape.
-pub fn unescape(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3)?;
-                let digit = |b: u8| (b as char).to_digit(16);
-                out.push((digit(hex[0])? * 16 + digit(hex[1])?) as u8);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    Some(String::from_utf8_lossy(&out).into_owned())
 }
 
 #[cfg(test)]
@@ -85,12 +55,10 @@ mod tests {
     const NOW: i64 = 1_795_582_000_000_000_000;
 
     #[test]
-    fn url_decoding() {
-        assert_eq!(unescape("a+b%20c%2Bd%2F%28x%29").unwrap(), "a b c+d/(x)");
-        assert_eq!(unescape("bad%zz"), None);
-        assert_eq!(unescape("%4"), None);
-        let pairs = decode_query("a=1&&b&c=%zz&d=x%3Dy");
-        assert_eq!(pairs, [("a".into(), "1".into()), ("b".into(), "".into()), ("d".into(), "x=y".into())]);
+    fn malformed_pairs_are_dropped() {
+        let q = QueryString::lenient("a=1&&b&c=%zz&d=x%3Dy&e=a+b%20c%2Bd%2F%28x%29");
+        assert_eq!((q.get("a"), q.get("b"), q.get("c")), ("1", "", ""));
+        assert_eq!((q.get("d"), q.get("e")), ("x=y", "a b c+d/(x)"));
     }
 
     #[test]

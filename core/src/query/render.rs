@@ -159,7 +159,7 @@ impl Selection {
         let matchers: Vec<String> = rest.iter().map(|m| m.to_string()).collect();
         let time = |name: &str| match params.get(name) {
             "" => cx.now_ms,
-            t => parse_attime(t, cx.now_ms),
+            t => parse_attime(t, cx.now_ms.saturating_mul(1_000_000)).div_euclid(1_000_000),
         };
         // `maxNodes`, else `max-nodes`; unparsable or 0 means the default.
         let max_nodes = ["maxNodes", "max-nodes"]
