@@ -5,6 +5,7 @@
 
 extern crate alloc;
 
+pub mod config;
 pub mod error;
 pub mod gzip;
 pub mod ingest;
@@ -15,6 +16,7 @@ pub mod profile_type;
 pub mod query;
 pub mod segment;
 pub mod store;
+pub mod tenant;
 pub mod time;
 
 pub use error::{Error, ErrorKind, Result};

@@ -407,7 +407,7 @@ mod tests {
         }
     }
 
-    fn read_all(store: &Storage<'_, MemoryStore>, series: &[SeriesRef]) -> Vec<(String, String, i64)> {
+    fn read_all<S: KvStore>(store: &Storage<'_, S>, series: &[SeriesRef]) -> Vec<(String, String, i64)> {
         let mut seen = Vec::new();
         store
             .for_each_segment(series, |s, symbols, profiles| {
@@ -450,6 +450,51 @@ mod tests {
         store.write(batch("a", 0, &["", &big], 7)).unwrap();
         let series = store.series(0, 1).unwrap();
         assert_eq!(read_all(&store, &series), [("a".into(), big, 7)]);
+    }
+
+    /// Records the longest key any operation used.
+    #[derive(Default)]
+    struct KeyLengths {
+        inner: MemoryStore,
+        longest: core::cell::Cell<usize>,
+    }
+
+    impl KeyLengths {
+        fn saw(&self, key: &str) {
+            self.longest.set(self.longest.get().max(key.len()));
+        }
+    }
+
+    impl KvStore for KeyLengths {
+        fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, crate::kv::StoreError> {
+            keys.iter().for_each(|k| self.saw(k));
+            self.inner.get_many(keys)
+        }
+
+        fn set_many(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), crate::kv::StoreError> {
+            entries.iter().for_each(|(k, _)| self.saw(k));
+            self.inner.set_many(entries)
+        }
+
+        fn increment(&self, key: &str, delta: u64) -> Result<u64, crate::kv::StoreError> {
+            self.saw(key);
+            self.inner.increment(key, delta)
+        }
+    }
+
+    #[test]
+    fn keys_of_the_longest_tenant_fit_the_key_limit() {
+        let kv = KeyLengths::default();
+        let tenant = "x".repeat(crate::tenant::MAX_TENANT_LEN);
+        let store = Storage::new(&kv, &tenant);
+        let big: String = (0..1_500_000u32).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        // The widest hour numbers, and a chunked value (key suffix `.c`).
+        for t in [i64::MIN / 2, -1, i64::MAX / 2] {
+            store.write(batch("a", t, &["", &big], 1)).unwrap();
+            let series = store.series(t, t + 1).unwrap();
+            assert_eq!(read_all(&store, &series).len(), 1);
+        }
+        assert!(kv.longest.get() <= MAX_KEY_LEN, "longest key {}", kv.longest.get());
     }
 
     #[test]
