@@ -2,9 +2,11 @@
 //! handlers and keeps its data in wasi:keyvalue. Everything else is the core.
 
 mod api;
+mod config;
 mod connect;
 mod http;
 mod kv;
+mod tenant;
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
