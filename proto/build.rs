@@ -32,6 +32,8 @@ fn main() {
     pbjson_build::Builder::new()
         .register_descriptors(&descriptor_set)
         .unwrap()
+        // connect-go's JSON codec discards unknown fields (spec wire.md §2.1).
+        .ignore_unknown_fields()
         .build(&[".types.v1", ".push.v1", ".querier.v1", ".google.v1"])
         .expect("generate pbjson code");
 }

@@ -1,8 +1,8 @@
 //! Pyroscope's Connect services, method by method: decode, call the core,
 //! encode. No logic of its own beyond choosing the tenant, time and limits.
 
-use kiln_core::ingest::{self, IngestLimits, RawProfile};
-use kiln_core::query::{self, Context, QueryLimits};
+use kiln_core::ingest::{self, RawProfile};
+use kiln_core::query::{self, Context};
 use kiln_core::store::Storage;
 use kiln_proto::push::v1::{PushRequest, PushResponse};
 use kiln_proto::querier::v1::{
@@ -14,9 +14,7 @@ use kiln_proto::types::v1::{GetProfileStatsRequest, LabelNamesRequest, LabelValu
 use crate::connect::{Call, Code, ConnectError};
 use crate::http::{Reply, RequestHead};
 use crate::kv::WasiKv;
-
-/// Single-tenant mode: every request runs as Pyroscope's default tenant.
-pub(crate) const TENANT: &str = "anonymous";
+use crate::{config, tenant};
 
 /// Querier methods kiln serves: all of Pyroscope's.
 const SERVED: [&str; 12] = [
@@ -47,8 +45,10 @@ pub fn call(head: &RequestHead, call: &Call, body: &[u8]) -> Reply {
 }
 
 fn dispatch(head: &RequestHead, call: &Call, body: &[u8]) -> Result<Reply, ConnectError> {
+    let settings = config::load()?;
+    let tenant = tenant::of(head, &settings)?;
     let kv = WasiKv::open().map_err(|e| ConnectError::new(Code::Unavailable, e.to_string()))?;
-    let storage = Storage::new(&kv, tenant(head));
+    let storage = Storage::new(&kv, &tenant);
     let now_ms = now_ms();
     let method = head.path.rsplit('/').next().unwrap_or_default();
     if head.path.starts_with("/push.v1.") {
@@ -58,11 +58,11 @@ fn dispatch(head: &RequestHead, call: &Call, body: &[u8]) -> Result<Reply, Conne
             .iter()
             .flat_map(|s| s.samples.iter().map(|p| RawProfile { labels: &s.labels, bytes: &p.raw_profile }))
             .collect();
-        ingest::push(&storage, &raws, now_ms, &mut new_profile_id, &IngestLimits::default())?;
+        ingest::push(&storage, &raws, now_ms, &mut new_profile_id, &settings.ingest)?;
         return Ok(call.reply(&PushResponse {}));
     }
-    let limits = QueryLimits::default();
-    let cx = Context { storage, now_ms, limits: &limits, allow_utf8_label_names: allows_utf8_label_names(head) };
+    let cx =
+        Context { storage, now_ms, limits: &settings.query, allow_utf8_label_names: allows_utf8_label_names(head) };
     Ok(match method {
         "ProfileTypes" => call.reply(&query::profile_types(&cx, &call.decode::<ProfileTypesRequest>(body)?)?),
         "LabelNames" => call.reply(&query::label_names(&cx, &call.decode::<LabelNamesRequest>(body)?)?),
@@ -89,11 +89,6 @@ fn dispatch(head: &RequestHead, call: &Call, body: &[u8]) -> Result<Reply, Conne
             ));
         }
     })
-}
-
-/// The tenant a request runs as; the one place that decides it.
-pub(crate) fn tenant(_head: &RequestHead) -> &'static str {
-    TENANT
 }
 
 /// Grafana asks for UTF-8 label names with an `Accept` media-type parameter.

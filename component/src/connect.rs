@@ -49,6 +49,7 @@ pub enum Code {
     InvalidArgument,
     ResourceExhausted,
     Unimplemented,
+    Unauthenticated,
     Internal,
     Unavailable,
     DataLoss,
@@ -60,6 +61,7 @@ impl Code {
             Code::InvalidArgument => "invalid_argument",
             Code::ResourceExhausted => "resource_exhausted",
             Code::Unimplemented => "unimplemented",
+            Code::Unauthenticated => "unauthenticated",
             Code::Internal => "internal",
             Code::Unavailable => "unavailable",
             Code::DataLoss => "data_loss",
@@ -72,7 +74,9 @@ impl Code {
             Code::InvalidArgument => 400,
             Code::ResourceExhausted => 429,
             Code::Unimplemented => 501,
-            Code::Internal | Code::DataLoss => 500,
+            Code::Unauthenticated => 401,
+            Code::Internal => 500,
+            Code::DataLoss => 500,
             Code::Unavailable => 503,
         }
     }
@@ -128,6 +132,7 @@ impl From<kiln_core::Error> for ConnectError {
             ErrorKind::InvalidArgument => Code::InvalidArgument,
             ErrorKind::ResourceExhausted => Code::ResourceExhausted,
             ErrorKind::Unimplemented => Code::Unimplemented,
+            ErrorKind::Unauthenticated => Code::Unauthenticated,
             ErrorKind::Unavailable => Code::Unavailable,
             ErrorKind::DataLoss => Code::DataLoss,
         };

@@ -2,12 +2,14 @@
 //! handlers and keeps its data in wasi:keyvalue. Everything else is the core.
 
 mod api;
+mod config;
 mod connect;
 mod grpc;
 mod http;
 mod ingest;
 mod kv;
 mod render;
+mod tenant;
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;

@@ -4,14 +4,15 @@
 
 use std::io::Write;
 
-use kiln_core::query::{self, Context, QueryLimits, Rendered};
+use kiln_core::query::{self, Context, Rendered};
 use kiln_core::store::Storage;
 use kiln_core::url::QueryString;
 
-use crate::api::{allows_utf8_label_names, now_ms, tenant};
+use crate::api::{allows_utf8_label_names, now_ms};
 use crate::connect::{Code, ConnectError};
 use crate::http::{Reply, RequestHead};
 use crate::kv::WasiKv;
+use crate::{config, tenant};
 
 /// The routes served here.
 pub fn is_legacy_query(path: &str) -> bool {
@@ -33,13 +34,14 @@ pub fn handle(head: &RequestHead) -> Reply {
 }
 
 fn answer(head: &RequestHead) -> Result<Rendered, ConnectError> {
+    let settings = config::load()?;
+    let tenant = tenant::of(head, &settings)?;
     let params = QueryString::parse(&head.query)?;
     let kv = WasiKv::open().map_err(|e| ConnectError::new(Code::Unavailable, e.to_string()))?;
-    let limits = QueryLimits::default();
     let cx = Context {
-        storage: Storage::new(&kv, tenant(head)),
+        storage: Storage::new(&kv, &tenant),
         now_ms: now_ms(),
-        limits: &limits,
+        limits: &settings.query,
         allow_utf8_label_names: allows_utf8_label_names(head),
     };
     Ok(match head.path.as_str() {

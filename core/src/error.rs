@@ -16,6 +16,9 @@ pub enum Error {
     /// A feature Pyroscope also refuses (e.g. async queries).
     #[error("{0}")]
     Unimplemented(String),
+    /// The request names no tenant, or an invalid one.
+    #[error("{0}")]
+    Unauthenticated(String),
     /// The key-value store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -30,6 +33,7 @@ pub enum ErrorKind {
     InvalidArgument,
     ResourceExhausted,
     Unimplemented,
+    Unauthenticated,
     Unavailable,
     DataLoss,
 }
@@ -40,6 +44,7 @@ impl Error {
             Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
             Error::ResourceExhausted(_) => ErrorKind::ResourceExhausted,
             Error::Unimplemented(_) => ErrorKind::Unimplemented,
+            Error::Unauthenticated(_) => ErrorKind::Unauthenticated,
             Error::Store(_) => ErrorKind::Unavailable,
             Error::Corrupt(_) => ErrorKind::DataLoss,
         }

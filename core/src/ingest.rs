@@ -108,7 +108,7 @@ pub fn prepare_decoded(
 ) -> Result<Batch> {
     pprof::validate(&profile, &limits.profile)?;
     pprof::truncate_symbols(&mut profile, limits.profile.max_symbol_len);
-    let timestamp_ms = if profile.time_nanos == 0 { now_ms } else { profile.time_nanos.div_euclid(1_000_000) };
+    let timestamp_ms = if profile.time_nanos <= 0 { now_ms } else { profile.time_nanos.div_euclid(1_000_000) };
     check_window(&labels, timestamp_ms, now_ms, limits)?;
     split(&profile, &labels, timestamp_ms, id, limits)
 }
@@ -147,16 +147,25 @@ pub fn series_labels(pairs: &[LabelPair]) -> Result<Labels> {
     Ok(labels)
 }
 
+/// Pyroscope's ingestion window, `(now - reject_older_than, now +
+/// reject_newer_than)`; a zero duration leaves that side open.
 fn check_window(labels: &Labels, ts: i64, now: i64, limits: &IngestLimits) -> Result<()> {
-    let (start, end) = (now - limits.reject_older_than_ms, now + limits.reject_newer_than_ms);
-    if ts > start && ts < end {
+    let start = (limits.reject_older_than_ms != 0).then(|| now - limits.reject_older_than_ms);
+    let end = (limits.reject_newer_than_ms != 0).then(|| now + limits.reject_newer_than_ms);
+    if start.is_none_or(|start| ts > start) && end.is_none_or(|end| ts < end) {
         return Ok(());
     }
+    let window = match (start, end) {
+        (Some(start), Some(end)) => {
+            format!("the ingestion window starts at {} and ends at {}", rfc3339_ms(start), rfc3339_ms(end))
+        }
+        (Some(start), None) => format!("the ingestion window starts at {}", rfc3339_ms(start)),
+        (None, Some(end)) => format!("the ingestion window ends at {}", rfc3339_ms(end)),
+        (None, None) => unreachable!("an open window admits every timestamp"),
+    };
     Err(Error::invalid(format!(
-        "profile with labels '{labels}' is outside of ingestion window (profile timestamp: {}, the ingestion window starts at {} and ends at {})",
-        rfc3339_ms(ts),
-        rfc3339_ms(start),
-        rfc3339_ms(end)
+        "profile with labels '{labels}' is outside of ingestion window (profile timestamp: {}, {window})",
+        rfc3339_ms(ts)
     )))
 }
 
@@ -443,6 +452,27 @@ mod tests {
         let store = Storage::new(&kv, "t");
         let empty = push(&store, &[], NOW, &mut || [0; 16], &limits).unwrap_err();
         assert_eq!(empty.to_string(), "no profiles received");
+    }
+
+    #[test]
+    fn zero_durations_open_the_ingestion_window() {
+        let mut p = fresh_profile();
+        p.time_nanos = (NOW - 30 * 86_400_000) * 1_000_000;
+        let old = p.encode_to_vec();
+        p.time_nanos = (NOW + 86_400_000) * 1_000_000;
+        let future = p.encode_to_vec();
+        let labels = pairs(&[("__name__", "a")]);
+        let run = |bytes: &[u8], older: i64, newer: i64| {
+            let limits =
+                IngestLimits { reject_older_than_ms: older, reject_newer_than_ms: newer, ..Default::default() };
+            prepare(&RawProfile { labels: &labels, bytes }, NOW, [0; 16], &limits).map_err(|e| e.to_string())
+        };
+        assert!(run(&old, 0, 600_000).is_ok());
+        assert!(run(&future, 3_600_000, 0).is_ok());
+        let err = run(&future, 0, 600_000).unwrap_err();
+        assert!(err.ends_with(&format!("the ingestion window ends at {})", rfc3339_ms(NOW + 600_000))), "{err}");
+        let err = run(&old, 3_600_000, 0).unwrap_err();
+        assert!(err.ends_with(&format!("the ingestion window starts at {})", rfc3339_ms(NOW - 3_600_000))), "{err}");
     }
 
     #[test]

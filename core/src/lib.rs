@@ -5,6 +5,7 @@
 
 extern crate alloc;
 
+pub mod config;
 pub mod dot;
 pub mod error;
 pub mod flamebearer;
@@ -21,6 +22,7 @@ pub mod profile_type;
 pub mod query;
 pub mod segment;
 pub mod store;
+pub mod tenant;
 pub mod time;
 pub mod url;
 

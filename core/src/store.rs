@@ -1261,6 +1261,63 @@ mod tests {
         assert_eq!(merged, 113);
     }
 
+    /// Records the longest key any operation used.
+    #[derive(Default)]
+    struct KeyLengths {
+        inner: MemoryStore,
+        longest: core::cell::Cell<usize>,
+    }
+
+    impl KeyLengths {
+        fn saw(&self, key: &str) {
+            self.longest.set(self.longest.get().max(key.len()));
+        }
+    }
+
+    impl KvStore for KeyLengths {
+        fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, crate::kv::StoreError> {
+            keys.iter().for_each(|k| self.saw(k));
+            self.inner.get_many(keys)
+        }
+
+        fn set_many(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), crate::kv::StoreError> {
+            entries.iter().for_each(|(k, _)| self.saw(k));
+            self.inner.set_many(entries)
+        }
+
+        fn delete_many(&self, keys: &[String]) -> Result<(), crate::kv::StoreError> {
+            keys.iter().for_each(|k| self.saw(k));
+            self.inner.delete_many(keys)
+        }
+
+        fn increment(&self, key: &str, delta: u64) -> Result<u64, crate::kv::StoreError> {
+            self.saw(key);
+            self.inner.increment(key, delta)
+        }
+    }
+
+    #[test]
+    fn keys_of_the_longest_tenant_fit_the_key_limit() {
+        let kv = KeyLengths::default();
+        let tenant = "x".repeat(crate::tenant::MAX_TENANT_LEN);
+        let store = Storage::new(&kv, &tenant);
+        let big: String = (0..1_500_000u32).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        // The widest hour numbers, chunked values (key suffix `.c`), a
+        // compaction and an hour's last rollup (`f`).
+        for t in [i64::MIN / 2, -1, i64::MAX / 2] {
+            let t = t.div_euclid(HOUR_MS) * HOUR_MS;
+            for i in 0..COMPACT_EVERY as i64 {
+                store.write(batch("a", t + i, &big, 1)).unwrap();
+            }
+            store.write(batch("a", t + HOUR_MS, "f", 1)).unwrap();
+            let series = store.series(t, t + COMPACT_EVERY as i64).unwrap();
+            let mut total = 0;
+            store.for_each_total(&series, |_, p| total += p.total).unwrap();
+            assert_eq!(total, COMPACT_EVERY as i64);
+        }
+        assert!(kv.longest.get() <= MAX_KEY_LEN, "longest key {}", kv.longest.get());
+    }
+
     #[test]
     fn series_id_is_stable() {
         assert_eq!(series_id(&labels("a")), series_id(&labels("a")));

@@ -22,15 +22,26 @@ pub struct Server {
 impl Server {
     /// Starts a server over a fresh temporary data directory.
     pub fn start_temp() -> Server {
+        Server::start_temp_with(&[])
+    }
+
+    /// Like [`Server::start_temp`] with settings (`kiln serve` flags, Spin
+    /// variables), e.g. `[("multitenancy_enabled", "true")]`.
+    pub fn start_temp_with(variables: &[(&str, &str)]) -> Server {
         let temp = tempfile::tempdir().unwrap();
-        let mut server = Server::start(temp.path());
+        let mut server = Server::start_with(temp.path(), variables);
         server._temp = Some(temp);
         server
     }
 
     /// Starts a server over `data_dir` on an ephemeral loopback port.
     pub fn start(data_dir: &Path) -> Server {
+        Server::start_with(data_dir, &[])
+    }
+
+    fn start_with(data_dir: &Path, variables: &[(&str, &str)]) -> Server {
         let data_dir: PathBuf = data_dir.to_path_buf();
+        let variables: Vec<(String, String)> = variables.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -39,6 +50,7 @@ impl Server {
                 let mut config = kiln_host::Config::new("127.0.0.1:0".parse().unwrap(), data_dir);
                 // Compile the component once for all test servers.
                 config.cache_dir = Some(std::env::temp_dir().join("kiln-tests-component-cache"));
+                config.variables = variables;
                 let server = kiln_host::Server::bind(config).await.expect("server starts");
                 addr_tx.send(server.local_addr()).unwrap();
                 server
@@ -92,7 +104,12 @@ impl Server {
 
     /// A Connect unary call with a JSON body; returns status and JSON reply.
     pub fn connect_json(&self, path: &str, body: Value) -> (u16, Value) {
-        let (status, _, reply) = self.post(path, "application/json", body.to_string().into_bytes(), &[]);
+        self.connect_json_with(path, body, &[])
+    }
+
+    /// [`Server::connect_json`] with extra request headers.
+    pub fn connect_json_with(&self, path: &str, body: Value, headers: &[(&str, &str)]) -> (u16, Value) {
+        let (status, _, reply) = self.post(path, "application/json", body.to_string().into_bytes(), headers);
         let value = serde_json::from_slice(&reply)
             .unwrap_or_else(|_| panic!("{path}: not JSON ({status}): {}", String::from_utf8_lossy(&reply)));
         (status, value)

@@ -3,6 +3,7 @@
 
 mod cache;
 pub mod cli;
+mod config;
 mod keyvalue;
 pub mod runtime;
 pub mod server;

@@ -18,6 +18,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
+use crate::config::{self, ConfigCtx, Variables};
 use crate::keyvalue::{self, KeyValueCtx};
 use crate::store::Store;
 
@@ -48,14 +49,22 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 pub struct Runtime {
     pre: ProxyPre<RequestState>,
     store: Arc<Store>,
+    variables: Variables,
     slots: Arc<Semaphore>,
     limits: Limits,
 }
 
 impl Runtime {
     /// Builds the engine, loads `wasm` (compiled once, cached in
-    /// `cache_dir`) and links it against WASI, wasi:http and `store`.
-    pub fn new(wasm: &[u8], cache_dir: &Path, store: Arc<Store>, limits: Limits) -> anyhow::Result<Runtime> {
+    /// `cache_dir`) and links it against WASI, wasi:http, `store` (as
+    /// wasi:keyvalue) and `variables` (as wasi:config).
+    pub fn new(
+        wasm: &[u8],
+        cache_dir: &Path,
+        store: Arc<Store>,
+        variables: Variables,
+        limits: Limits,
+    ) -> anyhow::Result<Runtime> {
         let engine = Engine::new(&engine_config(&limits))
             .map_err(anyhow::Error::from)
             .context("creating the wasmtime engine")?;
@@ -67,13 +76,14 @@ impl Runtime {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
         keyvalue::add_to_linker(&mut linker, |s| KeyValueCtx { table: &mut s.table, store: &s.store })
             .map_err(anyhow::Error::from)?;
+        config::add_to_linker(&mut linker, |s| ConfigCtx { variables: &s.variables }).map_err(anyhow::Error::from)?;
         let pre = linker
             .instantiate_pre(&component)
             .and_then(ProxyPre::new)
             .map_err(anyhow::Error::from)
             .context("linking the component")?;
 
-        Ok(Runtime { pre, store, slots: Arc::new(Semaphore::new(limits.max_concurrent as usize)), limits })
+        Ok(Runtime { pre, store, variables, slots: Arc::new(Semaphore::new(limits.max_concurrent as usize)), limits })
     }
 
     /// Waits until no guest instance is running, then refuses new requests
@@ -148,6 +158,7 @@ impl Runtime {
             http: WasiHttpCtx::new(),
             hooks: NoOutgoingHttp,
             store: Arc::clone(&self.store),
+            variables: Arc::clone(&self.variables),
         };
         let mut store = wasmtime::Store::new(self.pre.engine(), state);
         let timeout = self.limits.request_timeout;
@@ -223,6 +234,7 @@ struct RequestState {
     http: WasiHttpCtx,
     hooks: NoOutgoingHttp,
     store: Arc<Store>,
+    variables: Variables,
 }
 
 impl WasiView for RequestState {

@@ -34,6 +34,9 @@ pub struct Config {
     pub cache_dir: Option<PathBuf>,
     /// Runs this component file instead of the embedded one.
     pub component: Option<PathBuf>,
+    /// The component's settings, served to it through `wasi:config`
+    /// (`multitenancy_enabled`, limits: Pyroscope's option names).
+    pub variables: Vec<(String, String)>,
     pub limits: Limits,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
@@ -46,6 +49,7 @@ impl Config {
             data_dir: data_dir.into(),
             cache_dir: None,
             component: None,
+            variables: Vec::new(),
             limits: Limits::default(),
             shutdown_grace: Duration::from_secs(30),
         }
@@ -63,6 +67,8 @@ pub struct Server {
 impl Server {
     /// Binds the listen socket, opens the store and loads the component.
     pub async fn bind(config: Config) -> anyhow::Result<Server> {
+        // Refuse a bad setting now rather than fail every request.
+        kiln_core::config::Settings::from_vars(config.variables.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
 
         let cache_dir = config.cache_dir.as_ref().unwrap_or(&config.data_dir);
@@ -77,7 +83,8 @@ impl Server {
             Some(path) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?.into(),
             None => std::borrow::Cow::Borrowed(COMPONENT_WASM),
         };
-        let runtime = Runtime::new(&wasm, cache_dir, Arc::clone(&store), config.limits)?;
+        let variables = Arc::new(config.variables);
+        let runtime = Runtime::new(&wasm, cache_dir, Arc::clone(&store), variables, config.limits)?;
         Ok(Server { listener, runtime: Arc::new(runtime), store, shutdown_grace: config.shutdown_grace })
     }
 

@@ -65,25 +65,22 @@ fn merged_dot<S: KvStore + ?Sized>(cx: &Context<'_, S>, req: &SelectMergeStacktr
     Ok(dot(&profile, shown as usize))
 }
 
-/// Validates `max_nodes` as Pyroscope does; unset or 0 means the default.
+/// Validates `max_nodes` as Pyroscope does: unset or 0 means the default,
+/// negative means no limit, which only a disabled maximum (0) allows. The
+/// result is a node count with 0 meaning no truncation.
 pub(super) fn max_nodes(requested: Option<i64>, limits: &super::QueryLimits) -> Result<usize> {
+    let max = limits.max_nodes_max;
     let n = match requested.unwrap_or(0) {
         0 => limits.max_nodes_default,
-        n if n < 0 => {
-            return Err(Error::invalid(format!(
-                "max flamegraph nodes limit must be set (max allowed {})",
-                limits.max_nodes_max
-            )));
+        n if max > 0 && n > max => {
+            return Err(Error::invalid(format!("max flamegraph nodes limit {n} is greater than allowed {max}")));
         }
-        n if n > limits.max_nodes_max => {
-            return Err(Error::invalid(format!(
-                "max flamegraph nodes limit {n} is greater than allowed {}",
-                limits.max_nodes_max
-            )));
+        n if max > 0 && n < 0 => {
+            return Err(Error::invalid(format!("max flamegraph nodes limit must be set (max allowed {max})")));
         }
         n => n,
     };
-    Ok(n as usize)
+    Ok(usize::try_from(n).unwrap_or(0))
 }
 
 /// Merges every profile `req` selects (profile type, labels, `[start, end)`,
@@ -129,4 +126,32 @@ pub fn select_merge_span_profile<S: KvStore + ?Sized>(
         },
     )?;
     Ok(SelectMergeSpanProfileResponse { flamegraph: merged.flamegraph, tree: merged.tree })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::QueryLimits;
+    use alloc::string::ToString;
+
+    #[test]
+    fn max_nodes_as_pyroscope_validates_it() {
+        let limits = QueryLimits { max_nodes_default: 10, max_nodes_max: 20, ..Default::default() };
+        assert_eq!(max_nodes(None, &limits).unwrap(), 10);
+        assert_eq!(max_nodes(Some(0), &limits).unwrap(), 10);
+        assert_eq!(max_nodes(Some(20), &limits).unwrap(), 20);
+        assert_eq!(
+            max_nodes(Some(21), &limits).unwrap_err().to_string(),
+            "max flamegraph nodes limit 21 is greater than allowed 20"
+        );
+        assert_eq!(
+            max_nodes(Some(-1), &limits).unwrap_err().to_string(),
+            "max flamegraph nodes limit must be set (max allowed 20)"
+        );
+        // A disabled maximum allows anything, and -1 means no truncation.
+        let open = QueryLimits { max_nodes_default: 0, max_nodes_max: 0, ..Default::default() };
+        assert_eq!(max_nodes(Some(5_000_000), &open).unwrap(), 5_000_000);
+        assert_eq!(max_nodes(Some(-1), &open).unwrap(), 0);
+        assert_eq!(max_nodes(None, &open).unwrap(), 0);
+    }
 }
