@@ -75,8 +75,7 @@ impl Code {
             Code::ResourceExhausted => 429,
             Code::Unimplemented => 501,
             Code::Unauthenticated => 401,
-            Code::Internal => 500,
-            Code::DataLoss => 500,
+            Code::Internal | Code::DataLoss => 500,
             Code::Unavailable => 503,
         }
     }
@@ -87,6 +86,7 @@ impl Code {
             Code::InvalidArgument => 3,
             Code::ResourceExhausted => 8,
             Code::Unimplemented => 12,
+            Code::Unauthenticated => 16,
             Code::Internal => 13,
             Code::Unavailable => 14,
             Code::DataLoss => 15,
