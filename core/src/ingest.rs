@@ -336,7 +336,7 @@ pub(crate) fn parse_trace_id(value: &str) -> u128 {
     u128::from_str_radix(value, 16).unwrap_or(0)
 }
 
-/// Server-derived labels do not count towards the client's label budget.
+/// Server-derived labels do not count towards the client's label limits.
 const DERIVED: [&str; 6] =
     ["__profile_type__", "__type__", "__unit__", "__period_type__", "__period_unit__", "__service_name__"];
 
@@ -348,7 +348,8 @@ fn validate_labels(labels: &Labels, limits: &IngestLimits) -> Result<()> {
             limits.max_label_names
         )));
     }
-    for (n, v) in labels.iter() {
+    // Like their count, the derived labels' lengths are the server's doing.
+    for (n, v) in labels.iter().filter(|(n, _)| !DERIVED.contains(n)) {
         if n.len() > limits.max_label_name_len {
             return Err(Error::invalid(format!("profile with labels '{labels}' has label name too long: '{n}'")));
         }

@@ -456,11 +456,11 @@ fn configured_limits() {
             ),
             (
                 push_row(
-                    "9-byte value, 8 allowed",
-                    &[("__name__", "process_cpu"), ("a", "123456789")],
+                    "17-byte value, 16 allowed",
+                    &[("__name__", "process_cpu"), ("a", "12345678901234567")],
                     tiny_profile("cpu", now).encode_to_vec(),
                 ),
-                error(400, "invalid_argument", "has label value too long: '123456789'"),
+                error(400, "invalid_argument", "has label value too long: '12345678901234567'"),
             ),
             (
                 push_row("real profile over 1000 bytes", &cpu, with_time(&testdata("pprof/pyroscope/cpu.pb.gz"), now)),

@@ -3,6 +3,7 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
@@ -30,8 +31,11 @@ pub fn load_component(engine: &Engine, wasm: &[u8], dir: &Path) -> anyhow::Resul
     tracing::info!("compiling the component (once per build)");
     let compiled = engine.precompile_component(wasm).map_err(anyhow::Error::from).context("compiling the component")?;
     // Write to a file of our own, then rename: a crash or a concurrent start
-    // sharing the cache dir never sees a partial artifact.
-    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+    // sharing the cache dir (another process, or another server in this one)
+    // never sees a partial artifact.
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_extension(format!("{}-{n}.tmp", std::process::id()));
     std::fs::write(&tmp, &compiled).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
     remove_stale(dir, &path);
