@@ -145,7 +145,7 @@ fn main() {
             profile_type_id: CPU.into(),
             label_selector: "{}".into(),
             start,
-            end: now_ms + 1,
+            end: now_ms,
             ..Default::default()
         };
         let t = Instant::now();
@@ -159,7 +159,7 @@ fn main() {
             profile_type_id: CPU.into(),
             label_selector: "{}".into(),
             start: day_start,
-            end: now_ms + 1,
+            end: now_ms,
             step: 60.0,
             group_by: vec!["service_name".into()],
             ..Default::default()
@@ -208,7 +208,7 @@ fn main() {
             .collect();
         median(runs)
     };
-    let end = now_ms + 1;
+    let end = now_ms;
     let last_hour = time(&|| merge(now_ms - 3_600_000, end) as usize);
     let whole_day = time(&|| merge(day_start, end) as usize);
     let day_series = time(&|| series(day_start, end));
