@@ -160,6 +160,33 @@ fn is_legacy_label_name(name: &str) -> bool {
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
+/// Data the query tests share.
+#[cfg(test)]
+pub(crate) mod test_data {
+    use crate::ingest::{self, IngestLimits, RawProfile};
+    use crate::pprof::tests::sample_profile;
+    use crate::store::{MemoryStore, Storage};
+    use kiln_proto::types::v1::LabelPair;
+    use prost::Message;
+
+    /// The "now" of the query tests, in ms.
+    pub const NOW: i64 = 1_800_000_000_000;
+
+    /// Pushes the sample profile (cpu total 50: main;a 30, main;b 20) for
+    /// `service` at `t` ms as upload `id`, into tenant "t".
+    pub fn push_sample(kv: &MemoryStore, service: &str, t: i64, id: [u8; 16]) {
+        let mut p = sample_profile();
+        p.time_nanos = t * 1_000_000;
+        let bytes = p.encode_to_vec();
+        let labels = [
+            LabelPair { name: "__name__".into(), value: "process_cpu".into() },
+            LabelPair { name: "service_name".into(), value: service.into() },
+        ];
+        let raw = [RawProfile { labels: &labels, bytes: &bytes }];
+        ingest::push(&Storage::new(kv, "t"), &raw, NOW, &mut || id, &IngestLimits::default()).unwrap();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

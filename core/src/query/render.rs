@@ -191,29 +191,15 @@ impl Selection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::{self, IngestLimits, RawProfile};
-    use crate::pprof::tests::sample_profile;
     use crate::query::QueryLimits;
     use crate::store::{MemoryStore, Storage};
-    use kiln_proto::types::v1::LabelPair;
-    use prost::Message;
     use serde_json::Value;
 
-    const NOW: i64 = 1_800_000_000_000;
+    use crate::query::test_data::{NOW, push_sample};
     const CPU: &str = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
 
-    /// Pushes the sample profile (cpu total 50: main;a 30, main;b 20) for
-    /// `service` at `t` ms.
     fn push(kv: &MemoryStore, service: &str, t: i64) {
-        let mut p = sample_profile();
-        p.time_nanos = t * 1_000_000;
-        let bytes = p.encode_to_vec();
-        let labels = [
-            LabelPair { name: "__name__".into(), value: "process_cpu".into() },
-            LabelPair { name: "service_name".into(), value: service.into() },
-        ];
-        let raw = [RawProfile { labels: &labels, bytes: &bytes }];
-        ingest::push(&Storage::new(kv, "t"), &raw, NOW, &mut || [0; 16], &IngestLimits::default()).unwrap();
+        push_sample(kv, service, t, [0; 16]);
     }
 
     fn call(

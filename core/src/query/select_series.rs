@@ -120,30 +120,14 @@ pub fn select_series<S: KvStore + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::{self, IngestLimits, RawProfile};
-    use crate::pprof::tests::sample_profile;
     use crate::query::QueryLimits;
     use crate::store::{MemoryStore, Storage};
-    use prost::Message;
 
-    const NOW: i64 = 1_800_000_000_000;
+    use crate::query::test_data::{NOW, push_sample};
     const CPU: &str = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
 
-    /// Pushes the sample profile (cpu total 50) for `service` at `t` ms.
     fn push(kv: &MemoryStore, service: &str, t: i64) {
-        push_with_id(kv, service, t, [0; 16]);
-    }
-
-    fn push_with_id(kv: &MemoryStore, service: &str, t: i64, id: [u8; 16]) {
-        let mut p = sample_profile();
-        p.time_nanos = t * 1_000_000;
-        let bytes = p.encode_to_vec();
-        let labels = [
-            LabelPair { name: "__name__".into(), value: "process_cpu".into() },
-            LabelPair { name: "service_name".into(), value: service.into() },
-        ];
-        let raw = [RawProfile { labels: &labels, bytes: &bytes }];
-        ingest::push(&Storage::new(kv, "t"), &raw, NOW, &mut || id, &IngestLimits::default()).unwrap();
+        push_sample(kv, service, t, [0; 16]);
     }
 
     fn query(kv: &MemoryStore, req: SelectSeriesRequest) -> Result<SelectSeriesResponse> {
@@ -208,10 +192,10 @@ mod tests {
     #[test]
     fn exemplars_are_the_largest_profile_of_each_bucket() {
         let kv = MemoryStore::default();
-        push_with_id(&kv, "a", NOW - 59_000, [1; 16]);
-        push_with_id(&kv, "a", NOW - 58_000, [2; 16]);
-        push_with_id(&kv, "a", NOW - 58_000, [2; 16]); // same upload id and time: one profile of 100
-        push_with_id(&kv, "b", NOW - 1_000, [3; 16]);
+        push_sample(&kv, "a", NOW - 59_000, [1; 16]);
+        push_sample(&kv, "a", NOW - 58_000, [2; 16]);
+        push_sample(&kv, "a", NOW - 58_000, [2; 16]); // same upload id and time: one profile of 100
+        push_sample(&kv, "b", NOW - 1_000, [3; 16]);
         let mut req = request(10.0, &["service_name"]);
         assert!(
             query(&kv, req.clone()).unwrap().series.iter().all(|s| s.points.iter().all(|p| p.exemplars.is_empty()))
