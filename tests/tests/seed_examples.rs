@@ -328,7 +328,9 @@ fn every_seed_example_runs_and_answers_as_documented() {
     assert_eq!((count(Language::Curl), count(Language::Python)), (14, 12), "the seed's examples changed");
 
     let server = Server::start_temp();
-    let pprof = go_cpu_with_span(now_ns());
+    // A minute old: the examples' `end` is `$(date +%s)000`, the current
+    // second rounded down, which would miss a profile stamped this second.
+    let pprof = go_cpu_with_span(now_ns() - 60_000_000_000);
     for (service, pod) in [("pyroscope", "pod-a"), ("my_application_name", "pod-b")] {
         server.push_pprof(
             &[("__name__", "process_cpu"), ("service_name", service), ("namespace", "my-namespace"), ("pod", pod)],
