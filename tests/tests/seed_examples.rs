@@ -196,7 +196,8 @@ fn replace_number_after(code: &str, param: &str, value: i64) -> Option<String> {
 }
 
 /// Runs every command line a curl example issues through a `curl` wrapper
-/// that records the reply: status on stdout, body in `$KILN_REPLY`.
+/// that records each reply: its status as a line on stdout, its body in
+/// `$KILN_REPLY.<n>`.
 const CURL_PRELUDE: &str = "set -eo pipefail
 curl() { command curl --silent --show-error --output \"$KILN_REPLY.$((n += 1))\" --write-out '%{http_code}\\n' \"$@\"; }
 ";
