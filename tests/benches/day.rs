@@ -198,6 +198,12 @@ fn main() {
         assert_eq!(status, 200, "{body}");
         body["series"].as_array().unwrap().len()
     };
+    let render = |from: &str| {
+        let query = format!("{CPU}{{}}");
+        let (status, _, body) = server.get(&format!("/pyroscope/render?query={query}&from={from}&until=now"));
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        body.len()
+    };
     let time = |f: &dyn Fn() -> usize| {
         let runs: Vec<Duration> = (0..QUERY_RUNS)
             .map(|_| {
@@ -212,6 +218,7 @@ fn main() {
     let last_hour = time(&|| merge(now_ms - 3_600_000, end) as usize);
     let whole_day = time(&|| merge(day_start, end) as usize);
     let day_series = time(&|| series(day_start, end));
+    let render_hour = time(&|| render("now-1h"));
     assert!(merge(day_start, end) > 0);
     assert_eq!(series(day_start, end), 10, "one series per service_name");
 
@@ -235,4 +242,5 @@ fn main() {
     println!("SelectMergeStacktraces, last hour:        median {:>8.1} ms (target < 150)", ms(last_hour));
     println!("SelectMergeStacktraces, whole range:      median {:>8.1} ms (target < 1500)", ms(whole_day));
     println!("SelectSeries, whole range, by service:    median {:>8.1} ms (target < 300)", ms(day_series));
+    println!("/pyroscope/render, last hour:             median {:>8.1} ms (target < 200)", ms(render_hour));
 }
