@@ -1017,6 +1017,13 @@ pub struct MemoryStore {
     map: core::cell::RefCell<HashMap<String, Vec<u8>>>,
 }
 
+impl MemoryStore {
+    /// Every stored key and value, as a host copies them into its own store.
+    pub fn into_entries(self) -> Vec<(String, Vec<u8>)> {
+        self.map.into_inner().into_iter().collect()
+    }
+}
+
 impl KvStore for MemoryStore {
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, crate::kv::StoreError> {
         let map = self.map.borrow();

@@ -11,13 +11,10 @@
 //! Run: `cargo bench -p kiln-tests --bench day` (`KILN_DAY_HOURS=N` for a
 //! shorter day while developing).
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use kiln_core::ingest::{IngestLimits, RawProfile, prepare};
-use kiln_core::kv::{KvStore, StoreError};
-use kiln_core::store::Storage;
+use kiln_core::store::{MemoryStore, Storage};
 use kiln_proto::google::v1::Profile;
 use kiln_proto::types::v1::LabelPair;
 use kiln_tests::Server;
@@ -30,36 +27,6 @@ const EVERY_MS: i64 = 10_000;
 const QUERY_RUNS: usize = 7;
 const PROFILE: &str = "pprof/pyroscope/gotruncatefix/cpu_go_truncated_1.pb.gz.fixed";
 const CPU: &str = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
-
-/// The loader's store: a map, copied into redb afterwards.
-#[derive(Default)]
-struct Memory(RefCell<HashMap<String, Vec<u8>>>);
-
-impl KvStore for Memory {
-    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let map = self.0.borrow();
-        Ok(keys.iter().map(|k| map.get(k).cloned()).collect())
-    }
-    fn set_many(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), StoreError> {
-        self.0.borrow_mut().extend(entries);
-        Ok(())
-    }
-    fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
-        let mut map = self.0.borrow_mut();
-        keys.iter().for_each(|k| {
-            map.remove(k);
-        });
-        Ok(())
-    }
-    fn increment(&self, key: &str, delta: u64) -> Result<u64, StoreError> {
-        let mut map = self.0.borrow_mut();
-        let old = map.get(key).map_or(0, |v| u64::from_le_bytes(v[..8].try_into().unwrap()));
-        if delta > 0 {
-            map.insert(key.into(), (old + delta).to_le_bytes().to_vec());
-        }
-        Ok(old + delta)
-    }
-}
 
 /// xorshift64: deterministic variation without a dependency.
 struct Rng(u64);
@@ -100,7 +67,7 @@ fn main() {
     let day_start = now_ms - hours * 3_600_000;
 
     // Load: every series uploads every 10 s, in time order as a fleet does.
-    let memory = Memory::default();
+    let memory = MemoryStore::default();
     let storage = Storage::new(&memory, "anonymous");
     let limits = IngestLimits::default();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
@@ -128,10 +95,6 @@ fn main() {
     }
     let profiles = per_series * SERIES;
     let load_time = load.elapsed();
-    let stored: usize = memory.0.borrow().iter().map(|(k, v)| k.len() + v.len()).sum();
-    let gz_per_profile = gzipped_sampled as f64 / sampled as f64;
-    let stored_per_profile = stored as f64 / profiles as f64;
-
     // The same queries on the core natively, without HTTP, wasm or redb.
     let native = {
         let limits = kiln_core::query::QueryLimits::default();
@@ -168,12 +131,17 @@ fn main() {
         (hour, day, t.elapsed())
     };
 
+    drop(storage);
+    let entries = memory.into_entries();
+    let stored: usize = entries.iter().map(|(k, v)| k.len() + v.len()).sum();
+    let gz_per_profile = gzipped_sampled as f64 / sampled as f64;
+    let stored_per_profile = stored as f64 / profiles as f64;
+
     // Copy into the server's store, then serve it.
     let dir = tempfile::tempdir().unwrap();
     {
         let store = kiln_host::store::Store::open(&dir.path().join("kiln.redb")).unwrap();
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let entries: Vec<(String, Vec<u8>)> = memory.0.take().into_iter().collect();
         for chunk in entries.chunks(20_000) {
             rt.block_on(store.set_many(chunk.to_vec())).unwrap();
         }
