@@ -10,6 +10,7 @@ mod ingest;
 mod kv;
 mod render;
 mod tenant;
+mod ui;
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
@@ -49,6 +50,9 @@ async fn route(req: IncomingRequest) -> Reply {
     }
     if render::is_legacy_query(&head.path) {
         return render::handle(&head);
+    }
+    if let Some(reply) = ui::serve(&head) {
+        return reply;
     }
     Reply::new(404).header("content-type", "text/plain; charset=utf-8").body("404 page not found\n")
 }

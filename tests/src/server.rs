@@ -99,7 +99,22 @@ impl Server {
     }
 
     pub fn get(&self, path: &str) -> (u16, HashMap<String, String>, Vec<u8>) {
-        response(self.client.get(self.url(path)).send().expect("request sent"))
+        self.request("GET", path, &[])
+    }
+
+    /// A request with any method and extra headers.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, HashMap<String, String>, Vec<u8>) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a valid method");
+        let mut req = self.client.request(method, self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        response(req.send().expect("request sent"))
     }
 
     /// A Connect unary call with a JSON body; returns status and JSON reply.
