@@ -23,7 +23,10 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(input).display());
     }
 
-    let target_dir = nested::outer_target_dir(&out_dir).join("web-build");
+    println!("cargo:rerun-if-env-changed={}", site::TARGET_DIR_VAR);
+    let target_dir = env::var_os(site::TARGET_DIR_VAR)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| nested::outer_target_dir(&out_dir).join("web-build"));
     let site_dir = out_dir.join("site");
     let files = site::build(&root, &target_dir, &site_dir).unwrap_or_else(|e| panic!("building the web UI: {e}"));
 

@@ -5,7 +5,7 @@
 use std::env;
 use std::path::PathBuf;
 
-use kiln_build::nested;
+use kiln_build::{nested, site};
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
@@ -19,7 +19,15 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
 
-    let target_dir = nested::outer_target_dir(&out_dir).join("component-build");
-    let wasm = nested::build(&root, "kiln-component", "wasm32-wasip2", &target_dir, "kiln_component.wasm");
+    let outer = nested::outer_target_dir(&out_dir);
+    let web_target_dir = outer.join("web-build");
+    let wasm = nested::build(
+        &root,
+        "kiln-component",
+        "wasm32-wasip2",
+        &outer.join("component-build"),
+        "kiln_component.wasm",
+        &[(site::TARGET_DIR_VAR, &web_target_dir)],
+    );
     println!("cargo:rustc-env=KILN_COMPONENT_WASM={}", wasm.display());
 }

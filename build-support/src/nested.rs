@@ -38,8 +38,16 @@ const LEAKY_VARS: &[&str] = &[
 const LEAKY_PREFIXES: &[&str] = &["CARGO_CFG_", "CARGO_FEATURE_", "CARGO_PKG_", "DEP_"];
 
 /// Builds `package` in release mode for `target` into `target_dir` and
-/// returns the path of its `artifact` (e.g. `kiln_web.wasm`).
-pub fn build(root: &Path, package: &str, target: &str, target_dir: &Path, artifact: &str) -> PathBuf {
+/// returns the path of its `artifact` (e.g. `kiln_web.wasm`). `envs` reach
+/// the nested build's own build scripts.
+pub fn build(
+    root: &Path,
+    package: &str,
+    target: &str,
+    target_dir: &Path,
+    artifact: &str,
+    envs: &[(&str, &Path)],
+) -> PathBuf {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     ensure_target(&rustc, root, target);
@@ -57,6 +65,7 @@ pub fn build(root: &Path, package: &str, target: &str, target_dir: &Path, artifa
             command.env_remove(key);
         }
     }
+    command.envs(envs.iter().copied());
     let status = command.status().unwrap_or_else(|e| panic!("running {}: {e}", Path::new(&cargo).display()));
     assert!(status.success(), "building {package} for {target} failed");
 

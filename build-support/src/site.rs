@@ -12,6 +12,11 @@ use crate::nested;
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
+/// Set by a build that builds the component nested in its own, so the
+/// component's build script puts the web build beside the outer one's and
+/// kiln-web compiles once.
+pub const TARGET_DIR_VAR: &str = "KILN_WEB_TARGET_DIR";
+
 /// What a site depends on, for `cargo:rerun-if-changed`.
 pub const INPUTS: &[&str] = &["web", "core", "proto", "Cargo.toml", "Cargo.lock", "rust-toolchain.toml"];
 
@@ -25,7 +30,7 @@ pub struct SiteFile {
 /// Builds the site into `out` (emptied first) and lists its files, sorted.
 /// `target_dir` holds the nested wasm build.
 pub fn build(root: &Path, target_dir: &Path, out: &Path) -> io::Result<Vec<SiteFile>> {
-    let wasm = nested::build(root, "kiln-web", WASM_TARGET, target_dir, "kiln_web.wasm");
+    let wasm = nested::build(root, "kiln-web", WASM_TARGET, target_dir, "kiln_web.wasm", &[]);
     if out.exists() {
         fs::remove_dir_all(out)?;
     }
