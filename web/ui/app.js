@@ -390,14 +390,26 @@ async function refresh() {
     await work;
     if (gen !== state.generation) return;
     const ms = Math.round(performance.now() - t0);
-    const what = files ? `${chosenIds().length} file${chosenIds().length > 1 ? "s" : ""} merged` : "server data";
-    setStatus("ready", `Ready — ${what} (${ms} ms)`);
+    setStatus("ready", `Ready — ${describe()} (${ms} ms)`);
   } catch (err) {
     if (gen !== state.generation) return;
     setStatus("error", err.message);
   }
   applySearch();
   updateZoomButton();
+}
+
+function plural(n, what) {
+  return `${n} ${what}${n === 1 ? "" : "s"}`;
+}
+
+function describe() {
+  if (state.source === "server") {
+    if (state.view === "diff") return "comparison of two time ranges";
+    return `${state.service || "all services"}, ${state.selection && !state.compare ? "selected range" : `${state.from} to ${state.until}`}`;
+  }
+  if (state.view === "diff") return `diff of ${plural(selectedIds("diff-left").length, "file")} vs ${plural(selectedIds("diff-right").length, "file")}`;
+  return `${plural(chosenIds().length, "file")} merged`;
 }
 
 async function renderFiles(gen) {

@@ -48,7 +48,9 @@ async function handle(id, op, args) {
         result = workspace.diff(Uint32Array.from(args.left), Uint32Array.from(args.right), args.typeId, args.maxNodes || 0);
         break;
       case "exportPprof":
-        result = workspace.exportPprof(ids, args.typeId);
+        // A copy of our own to transfer: the returned array must not be a
+        // view that shares its buffer with anything else.
+        result = workspace.exportPprof(ids, args.typeId).slice();
         transfer.push(result.buffer);
         break;
       default:
