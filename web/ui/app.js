@@ -209,6 +209,18 @@ function chosenIds() {
     .map((f) => f.id);
 }
 
+/// The merged total of the chosen files for the current type: the files'
+/// own totals add up (merging sums samples).
+function chosenTotal() {
+  let sum = 0;
+  for (const f of loadedFiles()) {
+    if (!f.checked) continue;
+    const t = f.types.find((x) => x.id === state.typeId);
+    if (t) sum += t.total;
+  }
+  return sum;
+}
+
 function renderFileList() {
   const ul = $("file-list");
   ul.replaceChildren();
@@ -424,17 +436,13 @@ async function renderFiles(gen) {
       break;
     }
     case "table": {
-      const [rows, fg] = await Promise.all([
-        core.call("top", { ids, typeId, limit: 0 }),
-        core.call("flamegraph", { ids, typeId, maxNodes: 1 }),
-      ]);
+      const rows = JSON.parse(await core.call("top", { ids, typeId, limit: 0 }));
       if (gen !== state.generation) return;
-      setTable(JSON.parse(rows), Number(JSON.parse(fg).total || 0));
+      setTable(rows, chosenTotal());
       break;
     }
     case "sandwich": {
-      const fg = JSON.parse(await core.call("flamegraph", { ids, typeId, maxNodes: 1 }));
-      setRootTotal(Number(fg.total || 0), unit);
+      setRootTotal(chosenTotal(), unit);
       if (!state.sandwichName) return showSandwich(null, null);
       const s = JSON.parse(await core.call("sandwich", { ids, typeId, name: state.sandwichName, maxNodes: MAX_NODES }));
       if (gen !== state.generation) return;
