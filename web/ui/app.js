@@ -110,7 +110,11 @@ function showProgress(fraction) {
 
 const tooltip = $("tooltip");
 const graphs = {
-  main: new FlameGraph($("flamegraph"), { tooltip, onChange: updateZoomButton }),
+  main: new FlameGraph($("flamegraph"), {
+    tooltip,
+    onChange: updateZoomButton,
+    onOpen: (name) => state.view === "flame" && openSandwich(name),
+  }),
   callers: new FlameGraph($("sandwich-callers"), { tooltip, inverted: true, onChange: updateZoomButton }),
   callees: new FlameGraph($("sandwich-callees"), { tooltip, onChange: updateZoomButton }),
 };
@@ -909,6 +913,9 @@ function wire() {
   });
   for (const b of document.querySelectorAll(".tab")) b.addEventListener("click", () => setView(b.dataset.view));
   $("search").addEventListener("input", applySearch);
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && e.target.tagName !== "INPUT") for (const g of activeGraphs()) g.reset();
+  });
   $("reset-zoom").addEventListener("click", () => {
     for (const g of activeGraphs()) g.reset();
   });

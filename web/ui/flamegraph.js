@@ -174,12 +174,14 @@ export function diffColor(change) {
 
 export class FlameGraph {
   /// `inverted`: level 0 at the bottom (the callers half of a sandwich).
-  constructor(canvas, { tooltip, inverted = false, onChange } = {}) {
+  /// `onOpen(name)`: a frame was double-clicked.
+  constructor(canvas, { tooltip, inverted = false, onChange, onOpen } = {}) {
     this.canvas = canvas;
     this.ctx = canvas.getContext("2d");
     this.tooltip = tooltip;
     this.inverted = inverted;
     this.onChange = onChange || (() => {});
+    this.onOpen = onOpen;
     this.model = null;
     this.range = [0, 0];
     this.focusLevel = 0;
@@ -191,6 +193,10 @@ export class FlameGraph {
     canvas.addEventListener("mousemove", (e) => this.onMove(e));
     canvas.addEventListener("mouseleave", () => this.hideTooltip());
     canvas.addEventListener("click", (e) => this.onClick(e));
+    canvas.addEventListener("dblclick", (e) => {
+      const h = this.hit(...this.point(e));
+      if (h && h.level > 0 && this.onOpen) this.onOpen(this.model.names[this.model.levels[h.level].name[h.index]]);
+    });
     this.resizeObserver = new ResizeObserver(() => this.schedule());
     this.resizeObserver.observe(canvas.parentElement);
   }
@@ -472,6 +478,12 @@ export class FlameGraph {
       tr.insertCell().textContent = v;
     }
     t.append(table);
+    if (this.onOpen && !m.diff) {
+      const hint = document.createElement("div");
+      hint.className = "tt-hint";
+      hint.textContent = "click to zoom · double-click for callers and callees";
+      t.append(hint);
+    }
     t.hidden = false;
     t.dataset.name = f.name;
     const pad = 14;

@@ -46,7 +46,7 @@ export async function detectServer() {
 export async function profileTypes(start, end) {
   const r = await call("ProfileTypes", { start, end });
   return (r.profileTypes || []).map((t) => ({
-    id: t.ID || t.id,
+    id: t.ID || t.id || [t.name, t.sampleType, t.sampleUnit, t.periodType, t.periodUnit].map((x) => x || "").join(":"),
     name: t.name,
     sampleType: t.sampleType,
     sampleUnit: t.sampleUnit,
