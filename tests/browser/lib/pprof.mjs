@@ -271,9 +271,9 @@ export function uniqueFrames(tree) {
 // ---- writing ----
 
 class Writer {
-  constructor() {
+  constructor(initial = 1 << 16) {
     this.chunks = [];
-    this.buf = Buffer.allocUnsafe(1 << 16);
+    this.buf = Buffer.allocUnsafe(initial);
     this.pos = 0;
     this.size = 0;
   }
@@ -322,7 +322,7 @@ class Writer {
     }
   }
   message(field, build) {
-    const inner = new Writer();
+    const inner = new Writer(256);
     build(inner);
     this.tag(field, 2);
     this.varint(inner.size);
@@ -330,7 +330,7 @@ class Writer {
   }
   packed(field, values) {
     if (!values.length) return;
-    const inner = new Writer();
+    const inner = new Writer(256);
     for (const v of values) inner.varint(v);
     this.tag(field, 2);
     this.varint(inner.size);
@@ -364,9 +364,19 @@ export function encodeProfile(p) {
         });
     });
   for (const m of p.mappings) {
-    w.tag(3, 2);
-    w.varint(m.raw.length);
-    w.bytes(m.raw);
+    if (m.raw) {
+      w.tag(3, 2);
+      w.varint(m.raw.length);
+      w.bytes(m.raw);
+    } else {
+      w.message(3, (x) => {
+        x.uint(1, m.id);
+        x.uint(2, m.memoryStart);
+        x.uint(3, m.memoryLimit);
+        x.uint(5, m.filename);
+        x.uint(6, m.buildId);
+      });
+    }
   }
   for (const loc of p.locations)
     w.message(4, (x) => {
