@@ -7,7 +7,19 @@ import { after, before, describe, test } from 'node:test';
 import { launchBrowser } from './lib/env.mjs';
 import { ingestPprof, serverTotal, startKiln } from './lib/kiln.mjs';
 import { manifestTotal, testdata } from './lib/testdata.mjs';
-import { chooseOption, closeApp, eventually, frames, noErrors, openApp, ready, rootTotal, screenshot } from './lib/ui.mjs';
+import {
+  canvasColour,
+  chooseOption,
+  closeApp,
+  eventually,
+  frames,
+  locateFrame,
+  noErrors,
+  openApp,
+  ready,
+  rootTotal,
+  screenshot,
+} from './lib/ui.mjs';
 
 const CPU = 'process_cpu:cpu:nanoseconds:cpu:nanoseconds';
 const SERVICE = 'kiln-browser-a';
@@ -121,6 +133,18 @@ describe('server mode', () => {
     await ready(page);
     const drawn = await frames(page);
     assert.ok(drawn.length > 3, `the diff draws frames (${drawn.length})`);
+    // The default halves of the hour: simple.prof (40 minutes ago) on the
+    // left, fib (5 minutes ago) on the right.
+    for (const [name, colour] of [
+      ['main.calculateFib', 'red'],
+      ['main.gamma', 'green'],
+    ]) {
+      const spot = await locateFrame(page, name);
+      assert.ok(spot, `${name} is found on the diff canvas`);
+      const [r, g] = await canvasColour(page, spot.x - spot.frame.width / 2 + 1, spot.x + spot.frame.width / 2 - 1, spot.y);
+      if (colour === 'red') assert.ok(r > g + 40, `${name} is new on the right: red-ish, got rgb ${r},${g}`);
+      else assert.ok(g > r + 40, `${name} is gone on the right: green-ish, got rgb ${r},${g}`);
+    }
     await screenshot(page, 'server-compare');
     noErrors(page);
     await closeApp(page);
