@@ -1,0 +1,152 @@
+// Server mode: the UI as the kiln binary serves it at `/`, over profiles
+// pushed through /ingest with fresh timestamps. Totals are checked against
+// the server's own SelectMergeStacktraces for the same selection.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+
+import { launchBrowser } from './lib/env.mjs';
+import { ingestPprof, serverTotal, startKiln } from './lib/kiln.mjs';
+import { manifestTotal, testdata } from './lib/testdata.mjs';
+import {
+  canvasColour,
+  chooseOption,
+  closeApp,
+  eventually,
+  frames,
+  locateFrame,
+  noErrors,
+  openApp,
+  ready,
+  rootTotal,
+  screenshot,
+} from './lib/ui.mjs';
+
+const CPU = 'process_cpu:cpu:nanoseconds:cpu:nanoseconds';
+const SERVICE = 'kiln-browser-a';
+const OTHER = 'kiln-browser-b';
+const T = { timeout: 400_000 };
+const MINUTE = 60_000;
+
+let browser;
+let kiln;
+let now;
+
+before(async () => {
+  kiln = await startKiln();
+  browser = await launchBrowser();
+  now = Date.now();
+  // An older and a recent profile of one service, so a timeline selection of
+  // the last minutes holds the recent one only; another service beside them.
+  await ingestPprof(kiln.url, SERVICE, testdata('pprof/speedscope-repo/simple.prof'), now - 40 * MINUTE);
+  await ingestPprof(kiln.url, SERVICE, testdata('pprof/parca/fib.pb.gz'), now - 5 * MINUTE);
+  await ingestPprof(kiln.url, OTHER, testdata('pprof/pyroscope/cpu.pb.gz'), now - 10 * MINUTE);
+}, T);
+
+after(async () => {
+  await browser?.close();
+  await kiln?.stop();
+});
+
+/// Opens `/` and chooses the service, the CPU type and the last hour.
+async function openServerView(path = '/') {
+  const page = await openApp(browser, kiln.url + path);
+  await page.waitForFunction((s) => [...document.querySelectorAll('#service-select option')].some((o) => o.value === s), SERVICE);
+  await chooseOption(page, '#service-select', SERVICE);
+  await chooseOption(page, '#server-type-select', CPU);
+  for (const [sel, value] of [
+    ['#range-from', 'now-1h'],
+    ['#range-until', 'now'],
+  ]) {
+    const tag = await page.$eval(sel, (e) => `${e.tagName}:${e.type ?? ''}`);
+    if (tag === 'SELECT:select-one') await page.selectOption(sel, value);
+    else if (tag === 'INPUT:text' || tag === 'INPUT:search') await page.fill(sel, value);
+  }
+  await page.click('#apply');
+  await ready(page);
+  return page;
+}
+
+describe('server mode', () => {
+  test('the server is detected and lists its services and profile types', T, async () => {
+    const page = await openApp(browser, `${kiln.url}/`);
+    await page.waitForFunction(() => document.querySelectorAll('#service-select option').length > 0);
+    const services = await page.$$eval('#service-select option', (os) => os.map((o) => o.value));
+    assert.ok(services.includes(SERVICE) && services.includes(OTHER), `services: ${services}`);
+    noErrors(page);
+    await closeApp(page);
+  });
+
+  test('root total equals the server’s SelectMergeStacktraces; the URL round-trips the view', T, async () => {
+    const expected = await serverTotal(kiln.url, { service: SERVICE, type: CPU, start: now - 60 * MINUTE, end: Date.now() });
+    assert.equal(
+      expected,
+      manifestTotal('pprof/speedscope-repo/simple.prof', 'cpu', 'nanoseconds') +
+        manifestTotal('pprof/parca/fib.pb.gz', 'cpu', 'nanoseconds'),
+      'the server holds both pushed profiles',
+    );
+    const page = await openServerView();
+    await eventually(() => rootTotal(page), expected, 'root total of the last hour');
+    const drawn = await frames(page);
+    assert.ok(drawn.some((f) => f.name === 'main.calculateFib'), 'fib’s frames are drawn');
+    await screenshot(page, 'server-flamegraph');
+
+    const shared = page.url();
+    assert.match(shared, new RegExp(SERVICE), 'the URL names the service');
+    const again = await openApp(browser, shared);
+    await ready(again);
+    await eventually(() => again.$eval('#service-select', (s) => s.value), SERVICE, 'service from the URL');
+    await eventually(() => again.$eval('#server-type-select', (s) => s.value), CPU, 'type from the URL');
+    await eventually(() => rootTotal(again), expected, 'root total from the URL');
+    noErrors(page);
+    noErrors(again);
+    await closeApp(again);
+    await closeApp(page);
+  });
+
+  test('dragging on the timeline narrows the flame graph to the selection', T, async () => {
+    const page = await openServerView();
+    const before = await rootTotal(page);
+    const urlBefore = page.url();
+    const box = await page.locator('#timeline').boundingBox();
+    assert.ok(box && box.width > 100, 'the timeline is drawn');
+    // The last quarter of the hour holds the profile pushed 5 minutes ago only.
+    const y = box.y + box.height / 2;
+    await page.mouse.move(box.x + box.width * 0.78, y);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.9, y, { steps: 5 });
+    await page.mouse.move(box.x + box.width - 2, y, { steps: 5 });
+    await page.mouse.up();
+    await ready(page);
+    const recent = manifestTotal('pprof/parca/fib.pb.gz', 'cpu', 'nanoseconds');
+    await eventually(() => rootTotal(page), recent, `the selection holds the recent profile only (was ${before})`);
+    assert.notEqual(page.url(), urlBefore, 'the URL follows the selection');
+    await screenshot(page, 'server-selection');
+    noErrors(page);
+    await closeApp(page);
+  });
+
+  test('compare mode draws a diff of two time ranges', T, async () => {
+    const page = await openServerView();
+    await page.click('#compare');
+    await ready(page);
+    await page.click('#apply');
+    await ready(page);
+    const drawn = await frames(page);
+    assert.ok(drawn.length > 3, `the diff draws frames (${drawn.length})`);
+    // The default halves of the hour: simple.prof (40 minutes ago) on the
+    // left, fib (5 minutes ago) on the right.
+    for (const [name, colour] of [
+      ['main.calculateFib', 'red'],
+      ['main.gamma', 'green'],
+    ]) {
+      const spot = await locateFrame(page, name);
+      assert.ok(spot, `${name} is found on the diff canvas`);
+      const [r, g] = await canvasColour(page, spot.x - spot.frame.width / 2 + 1, spot.x + spot.frame.width / 2 - 1, spot.y);
+      if (colour === 'red') assert.ok(r > g + 40, `${name} is new on the right: red-ish, got rgb ${r},${g}`);
+      else assert.ok(g > r + 40, `${name} is gone on the right: green-ish, got rgb ${r},${g}`);
+    }
+    await screenshot(page, 'server-compare');
+    noErrors(page);
+    await closeApp(page);
+  });
+});
