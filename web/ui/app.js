@@ -746,8 +746,9 @@ async function renderServer(gen) {
     }
     timeline.set([...sums.entries()].sort((a, b) => a[0] - b[0]), [start, end], unit);
     timeline.select("main", state.compare ? null : state.selection);
-    timeline.select("left", state.compare ? state.left : null);
-    timeline.select("right", state.compare ? state.right : null);
+    const [l, r] = compareRanges(start, end);
+    timeline.select("left", state.compare ? l : null);
+    timeline.select("right", state.compare ? r : null);
     $("compare-sides").hidden = !state.compare;
     $("selection-info").textContent = selectionText();
   });
@@ -791,16 +792,20 @@ function compareRanges(start, end) {
 
 function fmtTime(t) {
   const d = new Date(t);
-  return d.toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  const pad = (n) => String(n).padStart(2, "0");
+  const hms = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  return Math.abs(Date.now() - t) > 86400e3 ? `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${hms}` : hms;
 }
 
 function selectionText() {
   if (state.compare) {
     const [start, end] = timeRange();
     const [l, r] = compareRanges(start, end);
-    return `left ${fmtTime(l[0])} – ${fmtTime(l[1])}, right ${fmtTime(r[0])} – ${fmtTime(r[1])}`;
+    return `left ${fmtTime(l[0])}–${fmtTime(l[1])} · right ${fmtTime(r[0])}–${fmtTime(r[1])}`;
   }
-  return state.selection ? `selected ${fmtTime(state.selection[0])} – ${fmtTime(state.selection[1])} (click the chart to clear)` : "drag on the chart to narrow the flame graph";
+  return state.selection
+    ? `selected ${fmtTime(state.selection[0])}–${fmtTime(state.selection[1])} (click the chart to clear)`
+    : "drag on the chart to narrow the flame graph";
 }
 
 function onTimelineSelect(range) {
