@@ -267,7 +267,7 @@ function renderFileList() {
     row.append(box, name, fmt, removeButton(() => removeFile(f)));
     const types = document.createElement("div");
     types.className = "types";
-    types.textContent = f.types.map((t) => `${t.name || t.sampleType}: ${formatValue(t.total, t.sampleUnit)}`).join(" · ");
+    types.textContent = f.types.map((t) => `${t.sampleType || t.name}: ${formatValue(t.total, t.sampleUnit)}`).join(" · ");
     li.append(row, types);
     ul.append(li);
   });
