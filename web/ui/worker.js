@@ -67,9 +67,11 @@ async function load(id, file) {
   const total = file.size;
   let done = 0;
   let last = 0;
+  let lastPhase = "";
   const report = (phase, d, t) => {
     const now = performance.now();
-    if (now - last < 50 && d < t) return;
+    if (phase === lastPhase && now - last < 50 && d < t) return;
+    lastPhase = phase;
     last = now;
     self.postMessage({ id, progress: { phase, done: d, total: t } });
   };
@@ -86,6 +88,7 @@ async function load(id, file) {
     input.free();
     throw err;
   }
+  report("parse", 0, total);
   // Workspace.load consumes the Input.
   return workspace.load(file.name, input, (d, t) => report("parse", d, t));
 }
