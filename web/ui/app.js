@@ -531,6 +531,7 @@ function renderTable() {
   $("table-note").textContent =
     `${groupDigits(rows.length)} function${rows.length === 1 ? "" : "s"}` +
     (rows.length > shown.length ? `, showing the first ${groupDigits(shown.length)}` : "") +
+    (state.source === "server" ? ` (from the server's flame graph of at most ${groupDigits(MAX_NODES)} nodes)` : "") +
     ". Click a row for its callers and callees.";
 }
 

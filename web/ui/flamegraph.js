@@ -172,6 +172,16 @@ export function diffColor(change) {
   return change >= 0 ? DIFF_RED[step] : DIFF_GREEN[step];
 }
 
+/// A frame's label in at most `chars` characters: the end of a long name
+/// (the function, not the package) is the part worth keeping, once a Rust
+/// symbol's hash suffix has been dropped.
+function fitLabel(name, chars) {
+  if (name.length <= chars) return name;
+  const short = name.replace(/::h[0-9a-f]{16}$/, "");
+  if (short.length <= chars) return short;
+  return "…" + short.slice(short.length - chars + 1);
+}
+
 export class FlameGraph {
   /// `inverted`: level 0 at the bottom (the callers half of a sandwich).
   /// `onOpen(name)`: a frame was double-clicked.
@@ -326,8 +336,7 @@ export class FlameGraph {
         ctx.fillRect(a, y, w > 2 ? w - 1 : w, ROW - 1);
         const chars = Math.floor((w - 6) / this.charWidth);
         if (chars >= 3) {
-          const name = m.names[lv.name[i]];
-          const label = name.length <= chars ? name : "…" + name.slice(name.length - chars + 1);
+          const label = fitLabel(m.names[lv.name[i]], chars);
           ctx.fillStyle = flags && flags[i] !== 1 ? "#8a8f99" : "#1b1d22";
           ctx.fillText(label, a + 3, y + ROW / 2);
         }
