@@ -66,8 +66,8 @@ const state = {
   sandwichName: params.get("function") || "",
   tableSort: { key: "self", dir: "desc" },
   tableRows: [],
+  tableRoot: 0,
   // server mode
-  types: [],
   service: "",
   serverType: "",
   filters: [], // {name, op, value}
@@ -77,7 +77,6 @@ const state = {
   selection: rangeParam("selFrom", "selUntil"),
   left: rangeParam("leftFrom", "leftUntil"),
   right: rangeParam("rightFrom", "rightUntil"),
-  model: null, // the flame graph model shown by the flame view, for server-side derivations
   generation: 0,
 };
 
@@ -470,7 +469,6 @@ async function renderFiles(gen) {
 }
 
 function showMain(model) {
-  state.model = model;
   graphs.main.setModel(model);
   setRootTotal(model.total, model.unit);
 }
@@ -631,7 +629,6 @@ async function loadServerMeta() {
     api.profileTypes(start, end),
     api.labelValues(start, end, "service_name", []),
   ]);
-  state.types = types;
   const typeSel = $("server-type-select");
   typeSel.replaceChildren();
   for (const t of types) {
@@ -770,8 +767,7 @@ async function renderServer(gen) {
     work = api.mergeStacktraces({ ...base, start: s0, end: s1 }).then((fg) => {
       if (gen !== state.generation) return;
       const model = decodeFlamegraph(fg, { unit });
-      state.model = model;
-      if (state.view === "flame") showMain(model);
+          if (state.view === "flame") showMain(model);
       else if (state.view === "table") setTable(topFromModel(model), model.total);
       else if (state.view === "sandwich") {
         setRootTotal(model.total, unit);

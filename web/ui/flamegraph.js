@@ -153,7 +153,6 @@ for (let s = 0; s <= DIFF_STEPS; s++) {
   DIFF_RED.push(`rgb(${mix(214, 232)},${mix(214, 70)},${mix(214, 70)})`);
   DIFF_GREEN.push(`rgb(${mix(214, 60)},${mix(214, 180)},${mix(214, 90)})`);
 }
-export const DIFF_NEUTRAL = DIFF_RED[0];
 
 /// Relative change of a frame's share from left to right, in percent: the
 /// self share when either side has self, else the total share. Infinity for
@@ -199,7 +198,6 @@ export class FlameGraph {
     this.searchSum = 0;
     this.drawn = { level: new Int32Array(0), index: new Int32Array(0), px: new Float32Array(0), w: new Float32Array(0), n: 0 };
     this.colors = [];
-    this.hover = null;
     canvas.addEventListener("mousemove", (e) => this.onMove(e));
     canvas.addEventListener("mouseleave", () => this.hideTooltip());
     canvas.addEventListener("click", (e) => this.onClick(e));
@@ -216,7 +214,6 @@ export class FlameGraph {
     this.colors = new Array(model ? model.names.length : 0);
     this.range = [0, model ? model.total : 0];
     this.focusLevel = 0;
-    this.focusNode = null;
     if (this.query) this.search(this.query);
     else this.flags = null;
     this.hideTooltip();
@@ -247,7 +244,6 @@ export class FlameGraph {
     if (level === 0) return this.reset();
     this.range = [lv.x[i], lv.x[i] + lv.total[i]];
     this.focusLevel = level;
-    this.focusNode = { level, index: i };
     this.hideTooltip();
     this.draw();
     this.onChange();
@@ -257,7 +253,6 @@ export class FlameGraph {
     if (!this.model) return;
     this.range = [0, this.model.total];
     this.focusLevel = 0;
-    this.focusNode = null;
     this.draw();
     this.onChange();
   }
