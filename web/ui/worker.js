@@ -63,8 +63,9 @@ async function handle(id, op, args) {
 }
 
 async function load(id, file) {
-  const input = new Input();
   const total = file.size;
+  // The size reserves the whole buffer at once (no growth by copying).
+  const input = new Input(total);
   let done = 0;
   let last = 0;
   let lastPhase = "";
