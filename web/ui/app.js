@@ -449,7 +449,8 @@ async function renderFiles(gen) {
       if (!state.sandwichName) return showSandwich(null, null);
       const s = JSON.parse(await core.call("sandwich", { ids, typeId, name: state.sandwichName, maxNodes: MAX_NODES }));
       if (gen !== state.generation) return;
-      showSandwich(decodeFlamegraph(s.callers, { unit }), decodeFlamegraph(s.callees, { unit }));
+      const half = (fg) => decodeFlamegraph(typeof fg === "string" ? JSON.parse(fg) : fg, { unit });
+      showSandwich(half(s.callers), half(s.callees));
       break;
     }
     case "diff": {
