@@ -322,7 +322,11 @@ function renderTypes() {
     o.title = t.id;
     sel.append(o);
   }
-  if (!types.has(state.typeId)) state.typeId = types.size ? types.keys().next().value : "";
+  if (!types.has(state.typeId)) {
+    // CPU time rather than sample counts when a profile has both, as Pyroscope shows it.
+    const ids = [...types.keys()];
+    state.typeId = ids.find((id) => id.startsWith("process_cpu:cpu:")) || ids[0] || "";
+  }
   sel.value = state.typeId;
   sel.disabled = !types.size;
   $("download").disabled = !types.size || !chosen.length;
