@@ -373,7 +373,7 @@ function layout(hasData) {
   $("pane-sandwich").hidden = !hasData || v !== "sandwich";
   $("diff-controls").hidden = !(v === "diff" && files && loadedFiles().length);
   $("server-diff-note").hidden = !(v === "diff" && !files && !state.compare);
-  $("download").disabled = !files || !state.typeId || !chosenIds().length;
+  $("download").disabled = !state.typeId || !chosenIds().length;
   $("source-bar").hidden = !state.server;
   $("source-server").classList.toggle("active", !files);
   $("source-files").classList.toggle("active", files);
@@ -747,7 +747,7 @@ async function renderServer(gen) {
         sums.set(t, (sums.get(t) || 0) + Number(p.value || 0));
       }
     }
-    timeline.set([...sums.entries()].sort((a, b) => a[0] - b[0]), [start, end], unit);
+    timeline.set([...sums.entries()].sort((a, b) => a[0] - b[0]), [start, end], step * 1000, unit);
     timeline.select("main", state.compare ? null : state.selection);
     const [l, r] = compareRanges(start, end);
     timeline.select("left", state.compare ? l : null);
