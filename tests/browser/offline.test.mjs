@@ -149,7 +149,7 @@ describe('offline mode', () => {
     assert.ok(spot, `hovering finds ${target.name} on the canvas`);
     const tip = await tooltip(page);
     assert.match(tip.text, /%/, 'the tooltip gives a percentage of the root');
-    await screenshot(page, 'offline-tooltip');
+    await screenshot(page, 'offline-tooltip', { keepPointer: true });
 
     await page.mouse.click(spot.x, spot.y);
     await ready(page);
@@ -320,7 +320,15 @@ describe('offline mode', () => {
     await pick(page);
     await chooseOption(page, '#type-select', CPU);
     await eventually(() => rootTotal(page), expected.total, 'merged total');
-    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    const failed = page
+      .waitForFunction(() => document.querySelector('#status').dataset.state === 'error', null, { timeout: 0 })
+      .then(
+        async () => {
+          throw new Error(`export failed: ${await page.textContent('#status')}`);
+        },
+        () => new Promise(() => {}),
+      );
+    const [download] = await Promise.race([Promise.all([page.waitForEvent('download'), page.click('#download')]), failed]);
     assert.equal(download.suggestedFilename(), 'kiln-merged.pb.gz');
     const path = join(tmp, 'kiln-merged.pb.gz');
     await download.saveAs(path);
