@@ -148,7 +148,10 @@ describe('offline mode', () => {
     const spot = await locateFrame(page, target.name);
     assert.ok(spot, `hovering finds ${target.name} on the canvas`);
     const tip = await tooltip(page);
-    assert.match(tip.text, /%/, 'the tooltip gives a percentage of the root');
+    assert.ok(tip.text.includes(target.name), 'the tooltip names the frame');
+    const pct = Number(/(\d+(?:\.\d+)?)\s*%/.exec(tip.text)?.[1]);
+    const share = (100 * target.total) / tree.total;
+    assert.ok(Math.abs(pct - share) < 0.1, `the tooltip gives ${pct}% of the root, expected ${share.toFixed(2)}%`);
     await screenshot(page, 'offline-tooltip', { keepPointer: true });
 
     await page.mouse.click(spot.x, spot.y);
@@ -252,6 +255,14 @@ describe('offline mode', () => {
       await page.click('#top-table th[data-key=self]');
       await ready(page);
       names = await rowNames();
+    }
+    // Each row's self and total cells carry the values the pprof gives.
+    const cells = await page.$$eval('#top-table tbody tr[data-name]', (rs) =>
+      rs.map((r) => [r.dataset.name, ...[...r.querySelectorAll('td[data-value]')].map((td) => Number(td.dataset.value))]),
+    );
+    for (const [name, s, t] of cells) {
+      assert.equal(s, self.get(name) ?? 0, `self of ${name}`);
+      assert.equal(t, total.get(name), `total of ${name}`);
     }
     const maxSelf = Math.max(...self.values());
     assert.equal(self.get(names[0]), maxSelf, 'the top row has the largest self');
