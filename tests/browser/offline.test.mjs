@@ -150,8 +150,8 @@ describe('offline mode', () => {
     const tip = await tooltip(page);
     assert.ok(tip.text.includes(target.name), 'the tooltip names the frame');
     const pct = Number(/(\d+(?:\.\d+)?)\s*%/.exec(tip.text)?.[1]);
-    const share = (100 * target.total) / tree.total;
-    assert.ok(Math.abs(pct - share) < 0.1, `the tooltip gives ${pct}% of the root, expected ${share.toFixed(2)}%`);
+    const pctExpected = (100 * target.total) / tree.total;
+    assert.ok(Math.abs(pct - pctExpected) < 0.1, `the tooltip gives ${pct}% of the root, expected ${pctExpected.toFixed(2)}%`);
     await screenshot(page, 'offline-tooltip', { keepPointer: true });
 
     await page.mouse.click(spot.x, spot.y);
