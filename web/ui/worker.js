@@ -1,0 +1,91 @@
+// The Web Worker that owns kiln's wasm core: files are streamed into it
+// chunk by chunk (File.stream()), parsed and merged here so the page never
+// blocks. Requests are {id, op, args}; replies {id, ok, result | error};
+// long operations also post {id, progress: {phase, done, total}}.
+
+import init, { Input, Workspace, version } from "./pkg/kiln_web.js";
+
+let workspace = null;
+const ready = init().then(() => {
+  workspace = new Workspace();
+});
+
+// One request at a time: a load awaits its file's chunks, and nothing else
+// may use the workspace in between.
+let queue = Promise.resolve();
+
+self.onmessage = (event) => {
+  const { id, op, args } = event.data;
+  queue = queue.then(() => handle(id, op, args));
+};
+
+async function handle(id, op, args) {
+  try {
+    await ready;
+    const ids = args && args.ids ? Uint32Array.from(args.ids) : null;
+    let result;
+    const transfer = [];
+    switch (op) {
+      case "version":
+        result = version();
+        break;
+      case "load":
+        result = await load(id, args.file);
+        break;
+      case "remove":
+        workspace.remove(args.id);
+        break;
+      case "flamegraph":
+        result = workspace.flamegraph(ids, args.typeId, args.maxNodes || 0);
+        break;
+      case "top":
+        result = workspace.top(ids, args.typeId, args.limit || 0);
+        break;
+      case "sandwich":
+        result = workspace.sandwich(ids, args.typeId, args.name, args.maxNodes || 0);
+        break;
+      case "diff":
+        result = workspace.diff(Uint32Array.from(args.left), Uint32Array.from(args.right), args.typeId, args.maxNodes || 0);
+        break;
+      case "exportPprof":
+        // A copy of our own to transfer: the returned array must not be a
+        // view that shares its buffer with anything else.
+        result = workspace.exportPprof(ids, args.typeId).slice();
+        transfer.push(result.buffer);
+        break;
+      default:
+        throw new Error(`unknown request ${op}`);
+    }
+    self.postMessage({ id, ok: true, result }, transfer);
+  } catch (err) {
+    self.postMessage({ id, ok: false, error: err && err.message ? err.message : String(err) });
+  }
+}
+
+async function load(id, file) {
+  const input = new Input();
+  const total = file.size;
+  let done = 0;
+  let last = 0;
+  const report = (phase, d, t) => {
+    const now = performance.now();
+    if (now - last < 50 && d < t) return;
+    last = now;
+    self.postMessage({ id, progress: { phase, done: d, total: t } });
+  };
+  const reader = file.stream().getReader();
+  try {
+    for (;;) {
+      const { done: end, value } = await reader.read();
+      if (end) break;
+      input.push(value);
+      done += value.byteLength;
+      report("read", done, total);
+    }
+  } catch (err) {
+    input.free();
+    throw err;
+  }
+  // Workspace.load consumes the Input.
+  return workspace.load(file.name, input, (d, t) => report("parse", d, t));
+}
