@@ -15,6 +15,7 @@ const sizes = (process.env.BENCH_SIZES ?? '10,50,100').split(',').filter(Boolean
 const timeoutMs = Number(process.env.BENCH_TIMEOUT ?? 180) * 1000;
 const outDir = resolve(repoDir, 'target/bench-browser');
 const MB = 1e6;
+const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
 
 /// Generated inputs are reused while the generator and the sizes are unchanged.
 function inputs() {
@@ -73,13 +74,15 @@ function sampler(cdp, browserPid) {
   const loop = (async () => {
     while (running) {
       try {
-        const { metrics } = await cdp.send('Performance.getMetrics');
-        heap = Math.max(heap, metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? 0);
+        // The renderer answers between tasks only, and never once crashed.
+        const answer = await Promise.race([cdp.send('Performance.getMetrics'), sleep(1000).then(() => null)]);
+        const used = answer?.metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? 0;
+        heap = Math.max(heap, used);
       } catch {
         // the renderer crashed: keep what was seen
       }
       rss = Math.max(rss, rendererMemory(browserPid).rss);
-      await new Promise((ok) => setTimeout(ok, 50));
+      await sleep(50);
     }
   })();
   return async () => {
@@ -154,13 +157,15 @@ async function measureLoad(app, file, urls) {
       if (crashed) result = { outcome: 'crashed (OOM)' };
       else if (Date.now() > deadline) result = { outcome: `timeout (${timeoutMs / 1000} s)` };
       else {
-        const b = await page.evaluate(() => window.__bench).catch(() => null);
+        // A crashed page never answers: bound every look at it.
+        const look = (f) => Promise.race([page.evaluate(f).catch(() => null), sleep(2000).then(() => null)]);
+        const b = await look(() => window.__bench);
         if (app === 'kiln') {
-          const state = await page.$eval('#status', (s) => [s.dataset.state, s.textContent]).catch(() => null);
+          const state = await look(() => [document.querySelector('#status').dataset.state, document.querySelector('#status').textContent]);
           if (state?.[0] === 'error') result = { outcome: `error: ${state[1]}` };
         }
         if (b?.painted !== undefined) result = { outcome: 'ok', ms: b.painted - b.start, readyMs: b.ready - b.start };
-        else await new Promise((ok) => setTimeout(ok, 50));
+        else await sleep(50);
       }
     }
     const peaks = await stop();
