@@ -185,7 +185,7 @@ fn split(profile: &Profile, labels: &Labels, timestamp_ms: i64, id: [u8; 16], li
     type Group<'a> = Vec<(&'a str, &'a str)>;
     let mut groups: BTreeMap<Group<'_>, Vec<(usize, SampleIds)>> = BTreeMap::new();
     for (i, sample) in profile.sample.iter().enumerate() {
-        if sample.value.iter().any(|&v| v < 0) || sample.value.iter().all(|&v| v == 0) {
+        if is_dropped(&sample.value) {
             continue;
         }
         let mut key = Vec::new();
@@ -228,23 +228,13 @@ fn split(profile: &Profile, labels: &Labels, timestamp_ms: i64, id: [u8; 16], li
                 base.set((*k).into(), (*v).into());
             }
         }
-        for (column, st) in profile.sample_type.iter().enumerate() {
-            let (sample_type, sample_unit) = (s(st.r#type), s(st.unit));
+        for column in 0..profile.sample_type.len() {
             let mut series = base.clone();
-            let mut metric = name;
-            // Default relabel rule: wall profiles of cpu type are process_cpu.
-            if metric == "wall" && sample_type == "cpu" {
-                metric = "process_cpu";
-                series.set("__name__".into(), metric.into());
-                series.set("__name_replaced__".into(), "wall".into());
+            let pt = profile_type(name, profile, column);
+            if pt.name != name {
+                series.set("__name__".into(), pt.name.clone());
+                series.set("__name_replaced__".into(), name.into());
             }
-            let pt = ProfileType {
-                name: metric.into(),
-                sample_type: sample_type.into(),
-                sample_unit: sample_unit.into(),
-                period_type: period.map_or("", |p| p.0).into(),
-                period_unit: period.map_or("", |p| p.1).into(),
-            };
             series.set("__profile_type__".into(), pt.id());
             series.set("__type__".into(), pt.sample_type.clone());
             series.set("__unit__".into(), pt.sample_unit.clone());
@@ -273,6 +263,29 @@ fn split(profile: &Profile, labels: &Labels, timestamp_ms: i64, id: [u8; 16], li
         }
     }
     Ok(batch)
+}
+
+/// Whether Pyroscope's normalisation drops a sample with these values: any
+/// negative value, or all zero.
+pub fn is_dropped(values: &[i64]) -> bool {
+    values.iter().any(|&v| v < 0) || values.iter().all(|&v| v == 0)
+}
+
+/// The profile type of sample type `column` of `profile` stored under the
+/// metric `name` (the series' `__name__`), after the default relabel rule
+/// that turns wall profiles of cpu type into process_cpu.
+pub fn profile_type(name: &str, profile: &Profile, column: usize) -> ProfileType {
+    let s = |i: i64| profile.string_table.get(i as usize).map_or("", String::as_str);
+    let (sample_type, sample_unit) = profile.sample_type.get(column).map_or(("", ""), |st| (s(st.r#type), s(st.unit)));
+    let period = profile.period_type.as_ref().map(|p| (s(p.r#type), s(p.unit)));
+    let name = if name == "wall" && sample_type == "cpu" { "process_cpu" } else { name };
+    ProfileType {
+        name: name.into(),
+        sample_type: sample_type.into(),
+        sample_unit: sample_unit.into(),
+        period_type: period.map_or("", |p| p.0).into(),
+        period_unit: period.map_or("", |p| p.1).into(),
+    }
 }
 
 /// The span and trace ids a sample carries (0 = none).

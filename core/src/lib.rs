@@ -25,6 +25,7 @@ pub mod store;
 pub mod tenant;
 pub mod time;
 pub mod url;
+pub mod view;
 
 pub use error::{Error, ErrorKind, Result};
 pub use labels::Labels;

@@ -206,6 +206,29 @@ impl StackTree {
         }
     }
 
+    /// A tree of the same nodes with other self values (one per node id;
+    /// the root's is ignored): the trees of a profile's sample types share
+    /// their shape.
+    pub fn with_self_values(&self, mut selfs: Vec<i64>) -> StackTree {
+        assert_eq!(selfs.len(), self.parents.len(), "one self value per node");
+        selfs[Self::ROOT as usize] = 0;
+        let total = selfs.iter().sum();
+        StackTree { selfs, total, ..self.clone() }
+    }
+
+    /// Frees what only adding nodes needs (the child map, spare capacity):
+    /// for a tree that is kept to be read or merged from. Adding to it again
+    /// works, after rebuilding the map once.
+    pub fn compact(&mut self) {
+        self.children = HashMap::default();
+        self.unindexed_parents = 0;
+        self.parents.shrink_to_fit();
+        self.node_names.shrink_to_fit();
+        self.selfs.shrink_to_fit();
+        self.names.shrink_to_fit();
+        self.name_ids.shrink_to_fit(|&id| FxBuildHasher.hash_one(self.names[id as usize].as_str()));
+    }
+
     /// Sum of all sample values (= the root's total).
     pub fn total(&self) -> i64 {
         self.total
@@ -468,6 +491,28 @@ pub(crate) mod tests {
         assert!(idx.children(idx.children(b)[0]).is_empty());
         let empty = StackTree::new().child_index();
         assert!(empty.children(StackTree::ROOT).is_empty());
+    }
+
+    #[test]
+    fn same_shape_other_values_and_compaction() {
+        let t = tree(&[("a;b", 3), ("a;c", 2)]);
+        let doubled = t.with_self_values(t.self_values().iter().map(|v| v * 2).collect());
+        assert_eq!(doubled.collapsed(), pairs(&[("a;b", 6), ("a;c", 4)]));
+        assert_eq!(doubled.total(), 10);
+        let mut compact = doubled.clone();
+        compact.compact();
+        assert_eq!(compact.collapsed(), doubled.collapsed());
+        let a = compact.lookup_name("a").unwrap();
+        let b = compact.lookup_name("b").unwrap();
+        let na = compact.find_child(StackTree::ROOT, a).unwrap();
+        assert_eq!(compact.name_of(compact.find_child(na, b).unwrap()), "b");
+        compact.insert(["a", "b"], 1);
+        compact.insert(["d"], 1);
+        assert_eq!(compact.collapsed(), pairs(&[("a;b", 7), ("a;c", 4), ("d", 1)]));
+        assert_eq!(compact.node_count(), 4);
+        let mut merged = tree(&[("a", 1)]);
+        merged.merge(&compact);
+        assert_eq!(merged.total(), 13);
     }
 
     #[test]

@@ -171,23 +171,14 @@ impl Context<'_> {
         let several = profiles.len() > 1;
         let mut prepared = Vec::new();
         for p in profiles {
-            let app = if several {
-                format!("{}.{}", self.params.name.app, p.unit.as_str())
-            } else {
-                self.params.name.app.clone()
-            };
-            let (prefix, suffix) = app.rsplit_once('.').unwrap_or((&app, "cpu"));
-            let metric = Metric::for_suffix(suffix)
-                .ok_or_else(|| IngestError::Unprocessable(unknown_suffix(suffix).to_string()))?;
+            let (prefix, metric, rate) =
+                speedscope_metric(&self.params.name.app, several, p.unit, self.params.sample_rate)
+                    .map_err(|e| IngestError::Unprocessable(e.to_string()))?;
             if self.dropped() || p.stacks.is_empty() {
                 continue;
             }
-            let rate = match self.params.sample_rate {
-                params::DEFAULT_SAMPLE_RATE => p.unit.sample_rate(),
-                rate => rate,
-            };
             let profile = p.stacks.into_profile(&metric, rate, self.params.from_ns);
-            let labels = self.text_labels(prefix, &metric, Some(&p.name));
+            let labels = self.text_labels(&prefix, &metric, Some(&p.name));
             prepared.push(self.prepare(&labels, profile));
         }
         Ok(prepared)
@@ -307,6 +298,67 @@ impl Context<'_> {
         let pairs: Vec<LabelPair> = labels.iter().map(|(n, v)| LabelPair { name: n.into(), value: v.into() }).collect();
         let labels = ingest::series_labels(&pairs)?;
         ingest::prepare_decoded(labels, profile, self.now_ms, (self.new_id)(), self.limits)
+    }
+}
+
+/// The service name, metric and sample rate of one profile of a speedscope
+/// upload named `app`: several profiles are told apart by their unit, which
+/// becomes the app name's suffix.
+fn speedscope_metric(
+    app: &str,
+    several: bool,
+    unit: speedscope::Unit,
+    sample_rate: u32,
+) -> Result<(String, Metric, u32), Error> {
+    let app = if several { format!("{app}.{}", unit.as_str()) } else { app.to_string() };
+    let (prefix, suffix) = app.rsplit_once('.').unwrap_or((&app, "cpu"));
+    let metric = Metric::for_suffix(suffix).ok_or_else(|| unknown_suffix(suffix))?;
+    let rate = match sample_rate {
+        params::DEFAULT_SAMPLE_RATE => unit.sample_rate(),
+        rate => rate,
+    };
+    Ok((prefix.to_string(), metric, rate))
+}
+
+/// What `/ingest` makes of a file sent with default parameters under an app
+/// name without a suffix, as `(metric, pprof)` pairs: the conversions an
+/// offline viewer needs to name profile types exactly as the server does.
+pub mod offline {
+    use alloc::string::{String, ToString};
+    use alloc::vec::Vec;
+
+    use super::stacks::Metric;
+    use super::{folded, params, pprof_input, speedscope, speedscope_metric};
+    use crate::pprof::Profile;
+
+    /// The app name an offline file stands under (no dot: no suffix).
+    const APP: &str = "offline";
+
+    /// The `__name__` /ingest gives a pprof without a sample type config.
+    pub fn pprof_metric(profile: &Profile) -> String {
+        pprof_input::metric_name(profile, None)
+    }
+
+    /// Folded stacks as `name=<app>` (suffix `cpu`, 100 Hz) stores them.
+    pub fn folded(body: &[u8]) -> Result<(String, Profile), String> {
+        let metric = Metric::for_suffix("cpu").expect("cpu is a known suffix");
+        let profile = folded::parse_folded(body)?.into_profile(&metric, params::DEFAULT_SAMPLE_RATE, 0);
+        Ok((metric.name.to_string(), profile))
+    }
+
+    /// A speedscope file as `name=<app>&format=speedscope` stores it.
+    pub fn speedscope(body: &[u8]) -> Result<Vec<(String, Profile)>, String> {
+        let profiles = speedscope::parse(body)?;
+        let several = profiles.len() > 1;
+        let mut out = Vec::with_capacity(profiles.len());
+        for p in profiles {
+            let (_, metric, rate) =
+                speedscope_metric(APP, several, p.unit, params::DEFAULT_SAMPLE_RATE).map_err(|e| e.to_string())?;
+            if !p.stacks.is_empty() {
+                out.push((metric.name.to_string(), p.stacks.into_profile(&metric, rate, 0)));
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -86,7 +86,7 @@ fn fix_dotnet(p: &mut Profile) {
 /// Pyroscope's naming rule: `wall` if any sample type is `wall`, else the
 /// first sample type whose display name matches a known family, else the
 /// last sample type's name.
-fn metric_name(p: &Profile, config: Option<&SampleTypeConfig>) -> String {
+pub fn metric_name(p: &Profile, config: Option<&SampleTypeConfig>) -> String {
     let types: Vec<&str> =
         p.sample_type.iter().map(|st| p.string_table.get(st.r#type as usize).map_or("", String::as_str)).collect();
     if types.contains(&"wall") {
