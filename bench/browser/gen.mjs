@@ -109,18 +109,22 @@ export function replicate(base, { bytes, copies }) {
 
 const MB = 1e6;
 
-/// Writes the benchmark inputs to `dir`; returns [{name, path, bytes, total, nodes?}].
+/// Writes the benchmark inputs to `dir`; returns [{name, path, bytes, totals, nodes?}]
+/// (totals by sample type: samples, cpu).
 export function generate(dir, sizesMb) {
   mkdirSync(dir, { recursive: true });
   const files = [];
   const base = mergeSources(sourceFiles());
-  const cpuTotal = (p) => p.samples.reduce((s, x) => s + x.values[1], 0);
+  const totals = (p) => ({
+    samples: p.samples.reduce((s, x) => s + x.values[0], 0),
+    cpu: p.samples.reduce((s, x) => s + x.values[1], 0),
+  });
   for (const mb of sizesMb) {
     const p = replicate(base, { bytes: mb * MB });
     const bytes = encodeProfile(p);
     const path = join(dir, `merged-${mb}mb.pb`);
     writeFileSync(path, bytes);
-    files.push({ name: `${mb} MB`, path, bytes: bytes.length, total: cpuTotal(p) });
+    files.push({ name: `${mb} MB`, path, bytes: bytes.length, totals: totals(p) });
   }
   // A flame graph of at least 50,000 nodes for the zoom and hover timings.
   const small = mergeSources(sourceFiles({ withLarge: false }));
@@ -130,6 +134,6 @@ export function generate(dir, sizesMb) {
   const path = join(dir, 'nodes-50k.pb');
   const bytes = encodeProfile(p);
   writeFileSync(path, bytes);
-  files.push({ name: 'zoom/hover', path, bytes: bytes.length, total: cpuTotal(p), nodes: graphNodes });
+  files.push({ name: 'zoom/hover', path, bytes: bytes.length, totals: totals(p), nodes: graphNodes });
   return files;
 }

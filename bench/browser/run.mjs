@@ -15,6 +15,7 @@ const sizes = (process.env.BENCH_SIZES ?? '10,50,100').split(',').filter(Boolean
 const timeoutMs = Number(process.env.BENCH_TIMEOUT ?? 180) * 1000;
 const outDir = resolve(repoDir, 'target/bench-browser');
 const MB = 1e6;
+const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
 
 /// Generated inputs are reused while the generator and the sizes are unchanged.
 function inputs() {
@@ -73,13 +74,15 @@ function sampler(cdp, browserPid) {
   const loop = (async () => {
     while (running) {
       try {
-        const { metrics } = await cdp.send('Performance.getMetrics');
-        heap = Math.max(heap, metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? 0);
+        // The renderer answers between tasks only, and never once crashed.
+        const answer = await Promise.race([cdp.send('Performance.getMetrics'), sleep(1000).then(() => null)]);
+        const used = answer?.metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? 0;
+        heap = Math.max(heap, used);
       } catch {
         // the renderer crashed: keep what was seen
       }
       rss = Math.max(rss, rendererMemory(browserPid).rss);
-      await new Promise((ok) => setTimeout(ok, 50));
+      await sleep(50);
     }
   })();
   return async () => {
@@ -154,13 +157,15 @@ async function measureLoad(app, file, urls) {
       if (crashed) result = { outcome: 'crashed (OOM)' };
       else if (Date.now() > deadline) result = { outcome: `timeout (${timeoutMs / 1000} s)` };
       else {
-        const b = await page.evaluate(() => window.__bench).catch(() => null);
+        // A crashed page never answers: bound every look at it.
+        const look = (f) => Promise.race([page.evaluate(f).catch(() => null), sleep(2000).then(() => null)]);
+        const b = await look(() => window.__bench);
         if (app === 'kiln') {
-          const state = await page.$eval('#status', (s) => [s.dataset.state, s.textContent]).catch(() => null);
+          const state = await look(() => [document.querySelector('#status').dataset.state, document.querySelector('#status').textContent]);
           if (state?.[0] === 'error') result = { outcome: `error: ${state[1]}` };
         }
         if (b?.painted !== undefined) result = { outcome: 'ok', ms: b.painted - b.start, readyMs: b.ready - b.start };
-        else await new Promise((ok) => setTimeout(ok, 50));
+        else await sleep(50);
       }
     }
     const peaks = await stop();
@@ -168,8 +173,13 @@ async function measureLoad(app, file, urls) {
     result.heap = peaks.heap;
     result.rssDelta = Math.max(peaks.rss, end.hwm) - base.rss;
     if (app === 'kiln' && result.outcome === 'ok') {
-      const total = await page.$eval('#root-total', (e) => Number(e.dataset.value));
-      if (total !== file.total) result.outcome = `wrong total ${total} (expected ${file.total})`;
+      // The total of the type the app chose to show first.
+      const [total, type] = await page.evaluate(() => [
+        Number(document.querySelector('#root-total').dataset.value),
+        document.querySelector('#type-select').value,
+      ]);
+      const expected = type.split(':')[1] === 'cpu' ? file.totals.cpu : file.totals.samples;
+      if (total !== expected) result.outcome = `wrong total ${total} for ${type} (expected ${expected})`;
     }
     return result;
   } finally {
@@ -236,7 +246,8 @@ async function measureInteraction(file, urls) {
       }
       const q = (xs, p) => xs.toSorted((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
       return {
-        nodes: graph.frames().length,
+        graphNodes: graph.model?.nodes,
+        drawnFrames: graph.frames().length,
         zoom: { n: zoom.length, p50: q(zoom, 0.5), p95: q(zoom, 0.95), max: Math.max(...zoom) },
         hover: { n: hover.length, p50: q(hover, 0.5), p95: q(hover, 0.95), max: Math.max(...hover) },
       };
@@ -269,7 +280,7 @@ async function main() {
     let interaction = null;
     if (apps.includes('kiln')) {
       const file = files.find((f) => f.nodes);
-      interaction = { file: file.path, graphNodes: file.nodes, ...(await measureInteraction(file, urls)) };
+      interaction = { file: file.path, treeNodes: file.nodes, ...(await measureInteraction(file, urls)) };
     }
     writeFileSync(join(outDir, 'results.json'), JSON.stringify({ results, interaction }, null, 1));
 
@@ -300,7 +311,10 @@ async function main() {
     );
     if (interaction) {
       const { zoom, hover } = interaction;
-      console.log(`\nZoom and hover on a ${interaction.graphNodes}-node flame graph (per operation: sync work + its animation frames)`);
+      console.log(
+        `\nZoom and hover on a ${interaction.graphNodes}-node flame graph (${interaction.drawnFrames} frames drawn; ` +
+          'per operation: its synchronous work plus the animation-frame callbacks it caused)',
+      );
       console.log('| operation | n | p50 | p95 | max |');
       console.log('| --- | ---: | ---: | ---: | ---: |');
       for (const [name, x] of [

@@ -148,8 +148,11 @@ describe('offline mode', () => {
     const spot = await locateFrame(page, target.name);
     assert.ok(spot, `hovering finds ${target.name} on the canvas`);
     const tip = await tooltip(page);
-    assert.match(tip.text, /%/, 'the tooltip gives a percentage of the root');
-    await screenshot(page, 'offline-tooltip');
+    assert.ok(tip.text.includes(target.name), 'the tooltip names the frame');
+    const pct = Number(/(\d+(?:\.\d+)?)\s*%/.exec(tip.text)?.[1]);
+    const pctExpected = (100 * target.total) / tree.total;
+    assert.ok(Math.abs(pct - pctExpected) < 0.1, `the tooltip gives ${pct}% of the root, expected ${pctExpected.toFixed(2)}%`);
+    await screenshot(page, 'offline-tooltip', { keepPointer: true });
 
     await page.mouse.click(spot.x, spot.y);
     await ready(page);
@@ -253,6 +256,14 @@ describe('offline mode', () => {
       await ready(page);
       names = await rowNames();
     }
+    // Each row's self and total cells carry the values the pprof gives.
+    const cells = await page.$$eval('#top-table tbody tr[data-name]', (rs) =>
+      rs.map((r) => [r.dataset.name, ...[...r.querySelectorAll('td[data-value]')].map((td) => Number(td.dataset.value))]),
+    );
+    for (const [name, s, t] of cells) {
+      assert.equal(s, self.get(name) ?? 0, `self of ${name}`);
+      assert.equal(t, total.get(name), `total of ${name}`);
+    }
     const maxSelf = Math.max(...self.values());
     assert.equal(self.get(names[0]), maxSelf, 'the top row has the largest self');
     await screenshot(page, 'offline-table');
@@ -320,7 +331,15 @@ describe('offline mode', () => {
     await pick(page);
     await chooseOption(page, '#type-select', CPU);
     await eventually(() => rootTotal(page), expected.total, 'merged total');
-    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    const failed = page
+      .waitForFunction(() => document.querySelector('#status').dataset.state === 'error', null, { timeout: 0 })
+      .then(
+        async () => {
+          throw new Error(`export failed: ${await page.textContent('#status')}`);
+        },
+        () => new Promise(() => {}),
+      );
+    const [download] = await Promise.race([Promise.all([page.waitForEvent('download'), page.click('#download')]), failed]);
     assert.equal(download.suggestedFilename(), 'kiln-merged.pb.gz');
     const path = join(tmp, 'kiln-merged.pb.gz');
     await download.saveAs(path);

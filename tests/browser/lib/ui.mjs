@@ -181,7 +181,9 @@ export function canvasColour(page, x0, x1, y, canvas = '#flamegraph') {
   );
 }
 
-export async function screenshot(page, name) {
-  await page.mouse.move(0, 0);
+/// Saves target/browser-artifacts/<name>.png; the pointer is moved away
+/// first unless the shot is of what hovering shows.
+export async function screenshot(page, name, { keepPointer = false } = {}) {
+  if (!keepPointer) await page.mouse.move(0, 0);
   await page.screenshot({ path: join(artifactsDir(), `${name}.png`), fullPage: true });
 }
