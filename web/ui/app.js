@@ -323,13 +323,18 @@ function renderTypes() {
     sel.append(o);
   }
   if (!types.has(state.typeId)) {
-    // CPU time rather than sample counts when a profile has both, as Pyroscope shows it.
-    const ids = [...types.keys()];
-    state.typeId = ids.find((id) => id.startsWith("process_cpu:cpu:")) || ids[0] || "";
+    state.typeId = preferredType([...types.keys()]);
   }
   sel.value = state.typeId;
   sel.disabled = !types.size;
   $("download").disabled = !types.size || !chosen.length;
+}
+
+/// The type shown first: a measured quantity (cpu time, wall time) rather
+/// than the sample count that profiles often carry beside it, as Pyroscope
+/// shows them.
+function preferredType(ids) {
+  return ids.find((id) => id.split(":")[1] !== "samples") || ids[0] || "";
 }
 
 function renderDiffSelects() {
@@ -630,44 +635,35 @@ let timeline = null;
 
 async function loadServerMeta() {
   const [start, end] = timeRange();
-  const [types, services] = await Promise.all([
+  const [allTypes, services] = await Promise.all([
     api.profileTypes(start, end),
     api.labelValues(start, end, "service_name", []),
   ]);
-  const typeSel = $("server-type-select");
-  typeSel.replaceChildren();
-  for (const t of types) {
-    const o = document.createElement("option");
-    o.value = t.id;
-    o.textContent = `${t.name} · ${t.sampleType} (${t.sampleUnit})`;
-    o.title = t.id;
-    typeSel.append(o);
-  }
-  if (!types.some((t) => t.id === state.serverType)) {
-    const cpu = types.find((t) => t.id.startsWith("process_cpu:cpu:"));
-    state.serverType = (cpu || types[0] || { id: "" }).id;
-  }
-  typeSel.value = state.serverType;
   const svcSel = $("service-select");
-  svcSel.replaceChildren();
-  const all = document.createElement("option");
-  all.value = "";
-  all.textContent = "(all services)";
-  svcSel.append(all);
-  for (const s of services) {
-    const o = document.createElement("option");
-    o.value = s;
-    o.textContent = s;
-    svcSel.append(o);
-  }
+  svcSel.replaceChildren(new Option("(all services)", ""));
+  for (const s of services) svcSel.append(new Option(s, s));
   if (state.service && !services.includes(state.service)) {
-    const o = document.createElement("option");
-    o.value = state.service;
-    o.textContent = `${state.service} (no data in range)`;
-    svcSel.append(o);
+    svcSel.append(new Option(`${state.service} (no data in range)`, state.service));
   }
   if (!state.service && services.length && !params.get("query")) state.service = services[0];
   svcSel.value = state.service;
+
+  // Only the types the chosen service has (its series carry the type id as
+  // a label), as a person would otherwise pick types that show nothing.
+  let types = allTypes;
+  if (state.service) {
+    const own = new Set(await api.labelValues(start, end, "__profile_type__", [`{service_name=${quote(state.service)}}`]));
+    if (own.size) types = allTypes.filter((t) => own.has(t.id));
+  }
+  const typeSel = $("server-type-select");
+  typeSel.replaceChildren();
+  for (const t of types) {
+    const o = new Option(`${t.name} · ${t.sampleType} (${t.sampleUnit})`, t.id);
+    o.title = t.id;
+    typeSel.append(o);
+  }
+  if (!types.some((t) => t.id === state.serverType)) state.serverType = preferredType(types.map((t) => t.id));
+  typeSel.value = state.serverType;
   await renderFilters();
 }
 
