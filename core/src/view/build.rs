@@ -21,7 +21,7 @@ pub(super) fn limits() -> Limits {
 /// The nodes of every kept sample's stack, with one column of self values per
 /// sample type. All types share the nodes, as the server's series of one
 /// profile share its name tree.
-pub(super) struct TreesBuilder {
+pub struct TreesBuilder {
     pub shape: StackTree,
     columns: Vec<Vec<i64>>,
 }
@@ -46,7 +46,9 @@ impl TreesBuilder {
 
     /// One tree per type with a non-zero value, added to `out` (merged into a
     /// tree of the same type already there).
-    pub fn finish(self, types: Vec<ProfileType>, out: &mut Vec<TypeTree>) {
+    pub fn finish(mut self, types: Vec<ProfileType>, out: &mut Vec<TypeTree>) {
+        // Each type's tree copies the shape: without its child map.
+        self.shape.compact();
         let len = self.shape.node_count() + 1;
         for (mut column, profile_type) in self.columns.into_iter().zip(types) {
             column.resize(len, 0);
@@ -55,16 +57,13 @@ impl TreesBuilder {
             if column.iter().all(|&v| v == 0) {
                 continue;
             }
-            let mut tree = self.shape.with_self_values(column);
+            let tree = self.shape.with_self_values(column);
             match out.iter_mut().find(|t| t.profile_type == profile_type) {
                 Some(existing) => {
                     existing.tree.merge(&tree);
                     existing.tree.compact();
                 }
-                None => {
-                    tree.compact();
-                    out.push(TypeTree { profile_type, tree });
-                }
+                None => out.push(TypeTree { profile_type, tree }),
             }
         }
     }

@@ -5,9 +5,8 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use prost::Message;
-
 use super::build::{TreesBuilder, limits};
+use super::stream;
 use super::{Format, Loaded, TypeTree};
 use crate::FastMap;
 use crate::error::{Error, Result};
@@ -41,7 +40,11 @@ pub fn load(bytes: Vec<u8>, progress: &mut dyn FnMut(u64, u64)) -> Result<Loaded
     let format = detect(&bytes);
     let mut types = Vec::new();
     match format {
-        Format::Pprof => pprof_trees(&bytes, &mut types)?,
+        Format::Pprof => {
+            let (trees, names) = stream::read_pprof(&bytes, progress)?;
+            drop(bytes);
+            trees.finish(names, &mut types);
+        }
         Format::Jfr => {
             let options = jfr::Options { max_decompressed_size: usize::MAX, ..jfr::Options::default() };
             let profiles = jfr::profiles(&bytes, None, &options).map_err(|e| not_a_profile(&e.to_string()))?;
@@ -65,8 +68,12 @@ pub fn load(bytes: Vec<u8>, progress: &mut dyn FnMut(u64, u64)) -> Result<Loaded
         }
     }
     progress(total, total);
+    loaded(format, types)
+}
+
+fn loaded(format: Format, types: Vec<TypeTree>) -> Result<Loaded> {
     if types.is_empty() {
-        return Err(not_a_profile("no samples with a non-zero value"));
+        return Err(not_a_profile("no stack with a non-zero value"));
     }
     Ok(Loaded { format, types })
 }
@@ -87,11 +94,13 @@ fn detect(bytes: &[u8]) -> Format {
     if text { Format::Folded } else { Format::Pprof }
 }
 
-/// A pprof decoded whole (prost), then collapsed per sample type.
-fn pprof_trees(bytes: &[u8], out: &mut Vec<TypeTree>) -> Result<()> {
-    let profile = Profile::decode(bytes).map_err(|e| not_a_profile(&format!("not a pprof ({e})")))?;
+/// [`load`] of a pprof decoded whole (prost): the same trees, built from a
+/// materialized profile, for comparisons.
+pub fn load_decoded_pprof(profile: Profile) -> Result<Loaded> {
     let metric = offline::pprof_metric(&profile);
-    profile_trees(&metric, profile, out)
+    let mut types = Vec::new();
+    profile_trees(&metric, profile, &mut types)?;
+    loaded(Format::Pprof, types)
 }
 
 /// A decoded profile's trees, checked and named as the server's ingest does.
