@@ -5,7 +5,9 @@
 //! first; then the first flame graph. Peak heap is counted by a wrapping
 //! allocator, beyond the input's own bytes.
 //!
-//! Run: `cargo bench -p kiln-core --bench view` (`KILN_SHARED` or `../shared`).
+//! Run: `cargo bench -p kiln-core --bench view` (`KILN_SHARED` or `../shared`;
+//! `VIEW_BENCH_MB=10,100` picks the sizes, `VIEW_BENCH_OUT=dir` also writes
+//! the generated pprofs there).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::PathBuf;
@@ -93,8 +95,14 @@ const MB: f64 = 1_000_000.0;
 fn main() {
     let raw = gzip::decompress(&testdata("pprof/google-pprof/large.cpu"), 1 << 30).unwrap();
     let base = Profile::decode(&raw[..]).unwrap();
-    for target in [10_000_000, 100_000_000] {
+    let sizes = std::env::var("VIEW_BENCH_MB").unwrap_or_else(|_| "10,100".into());
+    for target in sizes.split(',').map(|mb| mb.trim().parse::<usize>().expect("VIEW_BENCH_MB: sizes in MB") * 1_000_000)
+    {
         let bytes = grown(&base, target);
+        if let Some(dir) = std::env::var_os("VIEW_BENCH_OUT") {
+            // The same inputs for the browser benchmark.
+            std::fs::write(PathBuf::from(dir).join(format!("view-{}MB.pb", target / 1_000_000)), &bytes).unwrap();
+        }
         let size = bytes.len() as f64;
         println!("pprof of {:.1} MB (large.cpu copied under distinct roots)", size / MB);
 

@@ -111,7 +111,7 @@ pub(super) fn profile_trees(metric: &str, mut p: Profile, out: &mut Vec<TypeTree
     let types = (0..p.sample_type.len()).map(|column| profile_type(metric, &p, column)).collect();
     let mut b = TreesBuilder::new(p.sample_type.len());
     let name = |i: i64| p.string_table.get(i as usize).map_or("", String::as_str);
-    let functions: FastMap<u64, u32> = p.function.iter().map(|f| (f.id, b.shape.intern(name(f.name)))).collect();
+    let functions: FastMap<u64, u32> = p.function.iter().map(|f| (f.id, b.intern(name(f.name)))).collect();
     // Per location id, its frames' name ids, root-most (last line) first.
     let locations: FastMap<u64, Vec<u32>> = p
         .location
@@ -126,7 +126,7 @@ pub(super) fn profile_trees(metric: &str, mut p: Profile, out: &mut Vec<TypeTree
             let frames =
                 locations.get(id).ok_or_else(|| malformed(&format!("sample references unknown location id {id}")))?;
             for &name in frames {
-                node = b.shape.child(node, name);
+                node = b.child(node, name);
             }
         }
         b.add(node, &sample.value);

@@ -252,14 +252,13 @@ pub fn read_pprof(buf: &[u8], progress: &mut dyn FnMut(u64, u64)) -> Result<(Tre
 
     let mut b = TreesBuilder::new(columns);
     let mut names: FastMap<i64, u32> = FastMap::default();
-    let mut name_of = |shape: &mut StackTree, i: i64| -> u32 {
+    let mut name_of = |b: &mut TreesBuilder, i: i64| -> u32 {
         *names.entry(i).or_insert_with(|| {
-            shape.intern(truncated(strings.get(i as usize).copied().unwrap_or(""), limits.max_symbol_len))
+            b.intern(truncated(strings.get(i as usize).copied().unwrap_or(""), limits.max_symbol_len))
         })
     };
     // Names interned in file order; the last of equal function ids wins.
-    let function_names: FastMap<u64, u32> =
-        functions.iter().map(|&(id, name)| (id, name_of(&mut b.shape, name))).collect();
+    let function_names: FastMap<u64, u32> = functions.iter().map(|&(id, name)| (id, name_of(&mut b, name))).collect();
     drop(functions);
     // Frame names per location, root-most first, in one flat array.
     let mut frames: Vec<u32> = Vec::new();
@@ -330,7 +329,7 @@ pub fn read_pprof(buf: &[u8], progress: &mut dyn FnMut(u64, u64)) -> Result<(Tre
             let loc = index.get(id)?;
             let (start, end) = spans[loc as usize];
             for &name in &frames[start as usize..end as usize] {
-                node = b.shape.child(node, name);
+                node = b.child(node, name);
             }
             prev_locs.push(loc);
             prev_nodes.push(node);
