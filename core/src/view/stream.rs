@@ -155,8 +155,10 @@ struct Symbols<'a> {
     period_type: Option<ValueType>,
     /// Per function: id and its name's string index.
     functions: Vec<(u64, i64)>,
-    /// Per location: id and its lines' function ids, innermost first.
-    locations: Vec<(u64, Vec<u64>)>,
+    /// Per location: id and the range of its lines in `lines`.
+    locations: Vec<(u64, u32, u32)>,
+    /// Function id per line of every location, innermost first.
+    lines: Vec<u64>,
     /// String indexes the validation checks: (index, what).
     checks: Vec<(i64, &'static str)>,
     /// Bytes of the sample fields, for progress.
@@ -170,6 +172,7 @@ fn first_pass(buf: &[u8]) -> Result<Symbols<'_>> {
         period_type: None,
         functions: Vec::new(),
         locations: Vec::new(),
+        lines: Vec::new(),
         checks: Vec::new(),
         sample_bytes: 0,
     };
@@ -189,7 +192,7 @@ fn first_pass(buf: &[u8]) -> Result<Symbols<'_>> {
                 }
             }
             4 => {
-                let (mut id, mut lines) = (0, Vec::new());
+                let (mut id, start) = (0, s.lines.len() as u32);
                 let mut f = Fields::new(bytes(&v)?);
                 while let Some((field, v)) = f.next()? {
                     match field {
@@ -202,12 +205,12 @@ fn first_pass(buf: &[u8]) -> Result<Symbols<'_>> {
                                     function_id = varint(&v)?;
                                 }
                             }
-                            lines.push(function_id);
+                            s.lines.push(function_id);
                         }
                         _ => {}
                     }
                 }
-                s.locations.push((id, lines));
+                s.locations.push((id, start, s.lines.len() as u32));
             }
             5 => {
                 let (mut id, mut name) = (0, 0);
@@ -245,7 +248,7 @@ pub fn read_pprof(buf: &[u8], progress: &mut dyn FnMut(u64, u64)) -> Result<(Tre
     let symbols = first_pass(buf)?;
     let limits = limits();
     validate(&symbols)?;
-    let Symbols { strings, sample_types, period_type, functions, locations, sample_bytes, .. } = symbols;
+    let Symbols { strings, sample_types, period_type, functions, locations, lines, sample_bytes, .. } = symbols;
     let types = profile_types(&strings, &sample_types, period_type);
     let columns = sample_types.len();
     drop(sample_types);
@@ -263,13 +266,14 @@ pub fn read_pprof(buf: &[u8], progress: &mut dyn FnMut(u64, u64)) -> Result<(Tre
     // Frame names per location, root-most first, in one flat array.
     let mut frames: Vec<u32> = Vec::new();
     let mut spans: Vec<(u32, u32)> = Vec::with_capacity(locations.len());
-    for (_, lines) in &locations {
+    for &(_, from, to) in &locations {
         let start = frames.len() as u32;
-        frames.extend(lines.iter().rev().filter_map(|f| function_names.get(f).copied()));
+        let functions = &lines[from as usize..to as usize];
+        frames.extend(functions.iter().rev().filter_map(|f| function_names.get(f).copied()));
         spans.push((start, frames.len() as u32));
     }
-    let index = LocationIndex::new(&locations)?;
-    drop(locations);
+    let index = LocationIndex::new(&locations);
+    drop((locations, lines));
 
     let total = sample_bytes as u64;
     let (mut done, mut reported) = (0usize, 0usize);
@@ -366,7 +370,7 @@ fn validate(s: &Symbols<'_>) -> Result<()> {
     for &(i, what) in &s.checks {
         check(i, what)?;
     }
-    if s.locations.iter().any(|(id, _)| *id == 0) {
+    if s.locations.iter().any(|l| l.0 == 0) {
         return Err(malformed("location id is 0"));
     }
     Ok(())
@@ -421,17 +425,17 @@ enum LocationIndex {
 const UNSET: u32 = u32::MAX;
 
 impl LocationIndex {
-    fn new(locations: &[(u64, Vec<u64>)]) -> Result<Self> {
+    fn new(locations: &[(u64, u32, u32)]) -> Self {
         let max = locations.iter().map(|l| l.0).max().unwrap_or(0);
-        Ok(if max <= (locations.len() as u64) * 2 + 16 {
+        if max <= (locations.len() as u64) * 2 + 16 {
             let mut dense = vec![UNSET; max as usize + 1];
-            for (i, (id, _)) in locations.iter().enumerate() {
-                dense[*id as usize] = i as u32;
+            for (i, l) in locations.iter().enumerate() {
+                dense[l.0 as usize] = i as u32;
             }
             LocationIndex::Dense(dense)
         } else {
-            LocationIndex::Sparse(locations.iter().enumerate().map(|(i, (id, _))| (*id, i as u32)).collect())
-        })
+            LocationIndex::Sparse(locations.iter().enumerate().map(|(i, l)| (l.0, i as u32)).collect())
+        }
     }
 
     #[inline]
