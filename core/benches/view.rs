@@ -49,15 +49,16 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
-/// Runs `f`, returning its result, seconds taken and peak heap above the
-/// heap in use when it started.
-fn measure<T>(f: impl FnOnce() -> T) -> (T, f64, usize) {
+/// Runs `f`, returning its result, seconds taken, and the peak heap and
+/// the heap still held at the end, both above the heap in use when it started.
+fn measure<T>(f: impl FnOnce() -> T) -> (T, f64, usize, isize) {
     let base = CURRENT.load(Ordering::Relaxed);
     PEAK.store(base, Ordering::Relaxed);
     let start = Instant::now();
     let out = f();
     let secs = start.elapsed().as_secs_f64();
-    (out, secs, PEAK.load(Ordering::Relaxed) - base)
+    let held = CURRENT.load(Ordering::Relaxed) as isize - base as isize;
+    (out, secs, PEAK.load(Ordering::Relaxed) - base, held)
 }
 
 fn testdata(path: &str) -> Vec<u8> {
@@ -107,7 +108,7 @@ fn main() {
         println!("pprof of {:.1} MB (large.cpu copied under distinct roots)", size / MB);
 
         let input = bytes.clone();
-        let (loaded, stream_s, stream_peak) = measure(|| view::load(input, &mut |_, _| {}).unwrap());
+        let (loaded, stream_s, stream_peak, stream_held) = measure(|| view::load(input, &mut |_, _| {}).unwrap());
         // `load` frees its input: the peak counts it.
         let nodes = loaded.types[1].tree.node_count();
         println!(
@@ -120,7 +121,7 @@ fn main() {
         );
 
         let input = bytes.clone();
-        let (decoded, prost_s, prost_peak) = measure(|| {
+        let (decoded, prost_s, prost_peak, _) = measure(|| {
             let profile = Profile::decode(&input[..]).unwrap();
             drop(input);
             view::load_decoded_pprof(profile).unwrap()
@@ -138,7 +139,7 @@ fn main() {
 
         let gz = gzip::compress(&bytes);
         let gz_size = gz.len();
-        let (_, gz_s, gz_peak) = measure(|| view::load(gz, &mut |_, _| {}).unwrap());
+        let (_, gz_s, gz_peak, _) = measure(|| view::load(gz, &mut |_, _| {}).unwrap());
         println!(
             "  gzipped ({:.1} MB): {:7.3} s  peak heap {:.2}x uncompressed size",
             gz_size as f64 / MB,
@@ -147,14 +148,15 @@ fn main() {
         );
 
         let tree = &loaded.types[1].tree;
-        let (fg, fg_s, _) = measure(|| flamegraph(tree, view::DEFAULT_MAX_NODES));
+        let (fg, fg_s, _, _) = measure(|| flamegraph(tree, view::DEFAULT_MAX_NODES));
         println!("  first flame graph: {:7.3} s  ({} nodes cut to {} names)", fg_s, nodes, fg.names.len());
-        let (_, all_s, _) = measure(|| flamegraph(tree, 0));
+        let (_, all_s, _, _) = measure(|| flamegraph(tree, 0));
         println!("  uncut flame graph: {:7.3} s  ({} nodes)", all_s, nodes);
         println!(
             "  parse + first flame graph: {:.3} s; trees kept: {:.2}x input",
             stream_s + fg_s,
-            CURRENT.load(Ordering::Relaxed).saturating_sub(bytes.len()) as f64 / size
+            // The load freed its input, which was counted before it started.
+            (stream_held + bytes.len() as isize) as f64 / size
         );
     }
 }

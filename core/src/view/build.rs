@@ -7,7 +7,9 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
+use super::load::out_of_memory;
 use crate::FastMap;
+use crate::error::Result;
 
 use super::TypeTree;
 use crate::pprof::Limits;
@@ -69,28 +71,30 @@ impl TreesBuilder {
         self.names.intern(name)
     }
 
-    /// The child of `parent` called `name` (a name id), created if missing.
+    /// The child of `parent` called `name` (a name id), created if missing;
+    /// an error when memory for it cannot be reserved.
     #[inline]
-    pub fn child(&mut self, parent: u32, name: u32) -> u32 {
+    pub fn child(&mut self, parent: u32, name: u32) -> Result<u32> {
         let p = parent as usize;
         if self.wide_bits[p / 64] & (1 << (p % 64)) != 0 {
-            let next = self.parents.len() as u32;
-            let id = *self.wide.entry(key(parent, name)).or_insert(next);
-            if id == next {
-                self.push(parent, name);
+            if let Some(&id) = self.wide.get(&key(parent, name)) {
+                return Ok(id);
             }
-            return id;
+            self.wide.try_reserve(1).map_err(|_| out_of_memory())?;
+            let id = self.push(parent, name)?;
+            self.wide.insert(key(parent, name), id);
+            return Ok(id);
         }
         let mut c = self.first_child[p];
         let mut seen = 0;
         while c != NONE {
             if self.node_names[c as usize] == name {
-                return c;
+                return Ok(c);
             }
             c = self.next_sibling[c as usize];
             seen += 1;
         }
-        let id = self.push(parent, name);
+        let id = self.push(parent, name)?;
         if seen >= WIDE {
             self.wide_bits[p / 64] |= 1 << (p % 64);
             let mut c = self.first_child[p];
@@ -99,11 +103,14 @@ impl TreesBuilder {
                 c = self.next_sibling[c as usize];
             }
         }
-        id
+        Ok(id)
     }
 
-    fn push(&mut self, parent: u32, name: u32) -> u32 {
-        let id = u32::try_from(self.parents.len()).expect("more than u32::MAX nodes");
+    fn push(&mut self, parent: u32, name: u32) -> Result<u32> {
+        if self.parents.len() == self.parents.capacity() {
+            self.grow()?;
+        }
+        let id = u32::try_from(self.parents.len()).map_err(|_| out_of_memory())?;
         self.parents.push(parent);
         self.node_names.push(name);
         self.selfs.push(0);
@@ -113,7 +120,22 @@ impl TreesBuilder {
         if self.wide_bits.len() * 64 <= id as usize {
             self.wide_bits.push(0);
         }
-        id
+        Ok(id)
+    }
+
+    /// Room for half as many nodes again, reserved fallibly: a page's memory
+    /// runs out on a large enough profile, which must be an error, not an
+    /// abort. Growing by half, not double, keeps the peak lower (wasm memory
+    /// never shrinks).
+    fn grow(&mut self) -> Result<()> {
+        let more = (self.parents.len() / 2).max(1024);
+        let ok = self.parents.try_reserve_exact(more).is_ok()
+            && self.node_names.try_reserve_exact(more).is_ok()
+            && self.selfs.try_reserve_exact(more).is_ok()
+            && self.first_child.try_reserve_exact(more).is_ok()
+            && self.next_sibling.try_reserve_exact(more).is_ok()
+            && self.wide_bits.try_reserve_exact(more / 64 + 1).is_ok();
+        if ok { Ok(()) } else { Err(out_of_memory()) }
     }
 
     /// Adds the values of one sample ending at `node`. Samples
@@ -136,10 +158,16 @@ impl TreesBuilder {
 
     /// One tree per type with a non-zero value, added to `out` in the order
     /// of `types` (merged into a tree of the same type already there).
-    pub fn finish(self, types: Vec<ProfileType>, out: &mut Vec<TypeTree>) {
+    pub fn finish(self, types: Vec<ProfileType>, out: &mut Vec<TypeTree>) -> Result<()> {
         let Self { names, parents, node_names, selfs, first_child, next_sibling, wide_bits, wide, others } = self;
         drop((first_child, next_sibling, wide_bits, wide));
         let len = parents.len();
+        // Each other type's tree copies the nodes: fail now, not abort later,
+        // if there is no room for them (16 bytes a node).
+        let copies = others.iter().filter(|c| !c.is_empty()).count();
+        let mut probe: Vec<u8> = Vec::new();
+        probe.try_reserve_exact(len * 16 * copies).map_err(|_| out_of_memory())?;
+        drop(probe);
         let shape = names.with_nodes(parents, node_names, selfs);
         let mut trees = Vec::with_capacity(types.len());
         let others: Vec<Option<StackTree>> = others
@@ -167,6 +195,7 @@ impl TreesBuilder {
                 None => out.push(TypeTree { profile_type, tree }),
             }
         }
+        Ok(())
     }
 }
 
@@ -187,15 +216,15 @@ mod tests {
         // Root gets 100 children (hashed past WIDE); each has one chain.
         for round in 0..2 {
             for (i, &n) in names.iter().enumerate() {
-                let top = b.child(StackTree::ROOT, n);
-                let leaf = b.child(top, names[(i + 1) % 100]);
+                let top = b.child(StackTree::ROOT, n).unwrap();
+                let leaf = b.child(top, names[(i + 1) % 100]).unwrap();
                 b.add(leaf, &[1, if round == 0 { 0 } else { 5 }]);
             }
         }
         assert_eq!(b.parents.len(), 201, "no duplicates");
         let types = ["a:x:y::", "a:z:y::"].map(|id| ProfileType::parse(id).unwrap()).to_vec();
         let mut out = Vec::new();
-        b.finish(types, &mut out);
+        b.finish(types, &mut out).unwrap();
         assert_eq!(out[0].tree.total(), 200);
         assert_eq!(out[1].tree.total(), 500);
         assert_eq!(out[0].tree.collapsed()[0], pairs(&[("f0;f1", 2)])[0]);

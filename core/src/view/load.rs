@@ -43,7 +43,7 @@ pub fn load(bytes: Vec<u8>, progress: &mut dyn FnMut(u64, u64)) -> Result<Loaded
         Format::Pprof => {
             let (trees, names) = stream::read_pprof(&bytes, progress)?;
             drop(bytes);
-            trees.finish(names, &mut types);
+            trees.finish(names, &mut types)?;
         }
         Format::Jfr => {
             let options = jfr::Options { max_decompressed_size: usize::MAX, ..jfr::Options::default() };
@@ -126,13 +126,12 @@ pub(super) fn profile_trees(metric: &str, mut p: Profile, out: &mut Vec<TypeTree
             let frames =
                 locations.get(id).ok_or_else(|| malformed(&format!("sample references unknown location id {id}")))?;
             for &name in frames {
-                node = b.child(node, name);
+                node = b.child(node, name)?;
             }
         }
         b.add(node, &sample.value);
     }
-    b.finish(types, out);
-    Ok(())
+    b.finish(types, out)
 }
 
 pub(super) fn not_a_profile(why: &str) -> Error {

@@ -333,7 +333,7 @@ pub fn read_pprof(buf: &[u8], progress: &mut dyn FnMut(u64, u64)) -> Result<(Tre
             let loc = index.get(id)?;
             let (start, end) = spans[loc as usize];
             for &name in &frames[start as usize..end as usize] {
-                node = b.child(node, name);
+                node = b.child(node, name)?;
             }
             prev_locs.push(loc);
             prev_nodes.push(node);
