@@ -6,7 +6,8 @@ import { after, before, describe, test } from 'node:test';
 
 import { launchBrowser } from './lib/env.mjs';
 import { ingestPprof, serverTotal, startKiln } from './lib/kiln.mjs';
-import { manifestTotal, testdata } from './lib/testdata.mjs';
+import { decodeProfile } from './lib/pprof.mjs';
+import { goCpuFiles, manifestTotal, testdata } from './lib/testdata.mjs';
 import {
   canvasColour,
   chooseOption,
@@ -24,6 +25,7 @@ import {
 const CPU = 'process_cpu:cpu:nanoseconds:cpu:nanoseconds';
 const SERVICE = 'kiln-browser-a';
 const OTHER = 'kiln-browser-b';
+const GO = 'kiln-browser-go';
 const T = { timeout: 400_000 };
 const MINUTE = 60_000;
 
@@ -40,6 +42,10 @@ before(async () => {
   await ingestPprof(kiln.url, SERVICE, testdata('pprof/speedscope-repo/simple.prof'), now - 40 * MINUTE);
   await ingestPprof(kiln.url, SERVICE, testdata('pprof/parca/fib.pb.gz'), now - 5 * MINUTE);
   await ingestPprof(kiln.url, OTHER, testdata('pprof/pyroscope/cpu.pb.gz'), now - 10 * MINUTE);
+  // Every symbolized Go CPU file of the test data, a minute apart.
+  for (const [i, file] of goCpuWithSymbols().entries()) {
+    await ingestPprof(kiln.url, GO, testdata(file), now - (30 - i) * MINUTE);
+  }
 }, T);
 
 after(async () => {
@@ -47,11 +53,15 @@ after(async () => {
   await kiln?.stop();
 });
 
+function goCpuWithSymbols() {
+  return goCpuFiles().filter((f) => decodeProfile(testdata(f)).functions.length > 0);
+}
+
 /// Opens `/` and chooses the service, the CPU type and the last hour.
-async function openServerView(path = '/') {
-  const page = await openApp(browser, kiln.url + path);
-  await page.waitForFunction((s) => [...document.querySelectorAll('#service-select option')].some((o) => o.value === s), SERVICE);
-  await chooseOption(page, '#service-select', SERVICE);
+async function openServerView(service = SERVICE) {
+  const page = await openApp(browser, `${kiln.url}/`);
+  await page.waitForFunction((s) => [...document.querySelectorAll('#service-select option')].some((o) => o.value === s), service);
+  await chooseOption(page, '#service-select', service);
   await chooseOption(page, '#server-type-select', CPU);
   for (const [sel, value] of [
     ['#range-from', 'now-1h'],
@@ -100,6 +110,18 @@ describe('server mode', () => {
     noErrors(page);
     noErrors(again);
     await closeApp(again);
+    await closeApp(page);
+  });
+
+  test('all symbolized Go CPU files pushed: the UI, the server and the MANIFEST agree on the total', T, async () => {
+    const files = goCpuWithSymbols();
+    const expected = files.reduce((s, f) => s + manifestTotal(f, 'cpu', 'nanoseconds'), 0);
+    const server = await serverTotal(kiln.url, { service: GO, type: CPU, start: now - 60 * MINUTE, end: Date.now() });
+    assert.equal(server, expected, `the server's total of ${files.length} Go CPU files`);
+    const page = await openServerView(GO);
+    await eventually(() => rootTotal(page), expected, 'root total in the UI');
+    await screenshot(page, 'server-go-cpu');
+    noErrors(page);
     await closeApp(page);
   });
 

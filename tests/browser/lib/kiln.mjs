@@ -27,9 +27,11 @@ export async function startKiln() {
   mkdirSync(cacheDir, { recursive: true });
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--cache-dir', cacheDir], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const args = ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--cache-dir', cacheDir];
+  // Pyroscope's default of 16,000 samples per profile refuses the test
+  // data's large.cpu (20,430), which the tests push with the other Go files.
+  args.push('--max-profile-stacktrace-samples', '100000');
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stdout.on('data', (d) => (log += d));
   child.stderr.on('data', (d) => (log += d));

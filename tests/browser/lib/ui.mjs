@@ -66,15 +66,16 @@ export async function eventually(read, expected, message, timeout = 15_000) {
   assert.equal(actual, expected, message);
 }
 
-/// Uploads files through #file-input and waits until all are listed and parsed.
+/// Uploads files through #file-input and waits until all are listed and
+/// parsed; a file the app could not read fails the test with its message.
 export async function upload(page, files) {
-  const before = await page.locator('#file-list li.file').count();
+  const before = await page.locator('#file-list li').count();
   await page.setInputFiles('#file-input', files);
-  await page.waitForFunction(
-    (n) => document.querySelectorAll('#file-list li.file').length >= n,
-    before + files.length,
-    { timeout: TIMEOUT },
-  );
+  await page.waitForFunction((n) => document.querySelectorAll('#file-list li').length >= n, before + files.length, {
+    timeout: TIMEOUT,
+  });
+  const failed = await page.$$eval('#file-list li:not(.file)', (els) => els.map((e) => e.textContent.trim()));
+  assert.deepEqual(failed, [], 'every file loads');
   await ready(page);
 }
 
