@@ -116,7 +116,14 @@ pub(super) fn profile_trees(metric: &str, mut p: Profile, out: &mut Vec<TypeTree
     let locations: FastMap<u64, Vec<u32>> = p
         .location
         .iter()
-        .map(|l| (l.id, l.line.iter().rev().filter_map(|line| functions.get(&line.function_id).copied()).collect()))
+        .map(|l| {
+            let frames = if l.line.is_empty() {
+                alloc::vec![b.intern(&address_name(l.address))]
+            } else {
+                l.line.iter().rev().filter_map(|line| functions.get(&line.function_id).copied()).collect()
+            };
+            (l.id, frames)
+        })
         .collect();
     for sample in p.sample.iter().filter(|s| !is_dropped(&s.value)) {
         let ids = &sample.location_id;
@@ -132,6 +139,14 @@ pub(super) fn profile_trees(metric: &str, mut p: Profile, out: &mut Vec<TypeTree
         b.add(node, &sample.value);
     }
     b.finish(types, out)
+}
+
+/// The frame of a location without line information (unsymbolized code):
+/// its address, as pprof draws it. The server, like Pyroscope, drops such
+/// locations; a viewer of a file shows everything the file holds, so a
+/// stripped profile still has a flame graph and its file's total.
+pub(super) fn address_name(address: u64) -> String {
+    format!("0x{address:x}")
 }
 
 pub(super) fn not_a_profile(why: &str) -> Error {

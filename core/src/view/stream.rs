@@ -19,7 +19,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::build::{TreesBuilder, limits};
-use super::load::{malformed, not_a_profile};
+use super::load::{address_name, malformed, not_a_profile};
 use crate::FastMap;
 use crate::error::{Error, Result};
 use crate::ingest::is_dropped;
@@ -157,6 +157,8 @@ struct Symbols<'a> {
     functions: Vec<(u64, i64)>,
     /// Per location: id and the range of its lines in `lines`.
     locations: Vec<(u64, u32, u32)>,
+    /// Per location, its address (named when it has no line).
+    addresses: Vec<u64>,
     /// Function id per line of every location, innermost first.
     lines: Vec<u64>,
     /// String indexes the validation checks: (index, what).
@@ -172,6 +174,7 @@ fn first_pass(buf: &[u8]) -> Result<Symbols<'_>> {
         period_type: None,
         functions: Vec::new(),
         locations: Vec::new(),
+        addresses: Vec::new(),
         lines: Vec::new(),
         checks: Vec::new(),
         sample_bytes: 0,
@@ -192,11 +195,12 @@ fn first_pass(buf: &[u8]) -> Result<Symbols<'_>> {
                 }
             }
             4 => {
-                let (mut id, start) = (0, s.lines.len() as u32);
+                let (mut id, mut address, start) = (0, 0, s.lines.len() as u32);
                 let mut f = Fields::new(bytes(&v)?);
                 while let Some((field, v)) = f.next()? {
                     match field {
                         1 => id = varint(&v)?,
+                        3 => address = varint(&v)?,
                         4 => {
                             let mut line = Fields::new(bytes(&v)?);
                             let mut function_id = 0;
@@ -211,6 +215,7 @@ fn first_pass(buf: &[u8]) -> Result<Symbols<'_>> {
                     }
                 }
                 s.locations.push((id, start, s.lines.len() as u32));
+                s.addresses.push(address);
             }
             5 => {
                 let (mut id, mut name) = (0, 0);
@@ -248,7 +253,8 @@ pub fn read_pprof(buf: &[u8], progress: &mut dyn FnMut(u64, u64)) -> Result<(Tre
     let symbols = first_pass(buf)?;
     let limits = limits();
     validate(&symbols)?;
-    let Symbols { strings, sample_types, period_type, functions, locations, lines, sample_bytes, .. } = symbols;
+    let Symbols { strings, sample_types, period_type, functions, locations, addresses, lines, sample_bytes, .. } =
+        symbols;
     let types = profile_types(&strings, &sample_types, period_type);
     let columns = sample_types.len();
     drop(sample_types);
@@ -266,14 +272,17 @@ pub fn read_pprof(buf: &[u8], progress: &mut dyn FnMut(u64, u64)) -> Result<(Tre
     // Frame names per location, root-most first, in one flat array.
     let mut frames: Vec<u32> = Vec::new();
     let mut spans: Vec<(u32, u32)> = Vec::with_capacity(locations.len());
-    for &(_, from, to) in &locations {
+    for (&(_, from, to), &address) in locations.iter().zip(&addresses) {
         let start = frames.len() as u32;
+        if from == to {
+            frames.push(b.intern(&address_name(address)));
+        }
         let functions = &lines[from as usize..to as usize];
         frames.extend(functions.iter().rev().filter_map(|f| function_names.get(f).copied()));
         spans.push((start, frames.len() as u32));
     }
     let index = LocationIndex::new(&locations);
-    drop((locations, lines));
+    drop((locations, addresses, lines));
 
     let total = sample_bytes as u64;
     let (mut done, mut reported) = (0usize, 0usize);
