@@ -94,6 +94,15 @@ fn grown(base: &Profile, target: usize) -> Vec<u8> {
 const MB: f64 = 1_000_000.0;
 
 fn main() {
+    // Files of the browser benchmark (`npm run bench` writes them), measured as they are.
+    if let Ok(files) = std::env::var("VIEW_BENCH_FILES") {
+        for path in files.split(',') {
+            let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            println!("{path}: {:.1} MB", bytes.len() as f64 / MB);
+            bench(bytes);
+        }
+        return;
+    }
     let raw = gzip::decompress(&testdata("pprof/google-pprof/large.cpu"), 1 << 30).unwrap();
     let base = Profile::decode(&raw[..]).unwrap();
     let sizes = std::env::var("VIEW_BENCH_MB").unwrap_or_else(|_| "10,100".into());
@@ -104,59 +113,63 @@ fn main() {
             // The same inputs for the browser benchmark.
             std::fs::write(PathBuf::from(dir).join(format!("view-{}MB.pb", target / 1_000_000)), &bytes).unwrap();
         }
-        let size = bytes.len() as f64;
-        println!("pprof of {:.1} MB (large.cpu copied under distinct roots)", size / MB);
-
-        let input = bytes.clone();
-        let (loaded, stream_s, stream_peak, stream_held) = measure(|| view::load(input, &mut |_, _| {}).unwrap());
-        // `load` frees its input: the peak counts it.
-        let nodes = loaded.types[1].tree.node_count();
-        println!(
-            "  streaming load:    {:7.3} s  {:7.1} MB/s  peak heap {:.2}x input  ({} types, {} nodes each)",
-            stream_s,
-            size / MB / stream_s,
-            stream_peak as f64 / size,
-            loaded.types.len(),
-            nodes
-        );
-
-        let input = bytes.clone();
-        let (decoded, prost_s, prost_peak, _) = measure(|| {
-            let profile = Profile::decode(&input[..]).unwrap();
-            drop(input);
-            view::load_decoded_pprof(profile).unwrap()
-        });
-        assert_eq!(decoded.types[1].tree.self_values(), loaded.types[1].tree.self_values());
-        println!(
-            "  prost decode+load: {:7.3} s  {:7.1} MB/s  peak heap {:.2}x input  (streaming is {:.1}x faster, {:.1}x less memory)",
-            prost_s,
-            size / MB / prost_s,
-            prost_peak as f64 / size,
-            prost_s / stream_s,
-            prost_peak as f64 / stream_peak as f64
-        );
-        drop(decoded);
-
-        let gz = gzip::compress(&bytes);
-        let gz_size = gz.len();
-        let (_, gz_s, gz_peak, _) = measure(|| view::load(gz, &mut |_, _| {}).unwrap());
-        println!(
-            "  gzipped ({:.1} MB): {:7.3} s  peak heap {:.2}x uncompressed size",
-            gz_size as f64 / MB,
-            gz_s,
-            gz_peak as f64 / size
-        );
-
-        let tree = &loaded.types[1].tree;
-        let (fg, fg_s, _, _) = measure(|| flamegraph(tree, view::DEFAULT_MAX_NODES));
-        println!("  first flame graph: {:7.3} s  ({} nodes cut to {} names)", fg_s, nodes, fg.names.len());
-        let (_, all_s, _, _) = measure(|| flamegraph(tree, 0));
-        println!("  uncut flame graph: {:7.3} s  ({} nodes)", all_s, nodes);
-        println!(
-            "  parse + first flame graph: {:.3} s; trees kept: {:.2}x input",
-            stream_s + fg_s,
-            // The load freed its input, which was counted before it started.
-            (stream_held + bytes.len() as isize) as f64 / size
-        );
+        println!("pprof of {:.1} MB (large.cpu copied under distinct roots)", bytes.len() as f64 / MB);
+        bench(bytes);
     }
+}
+
+/// Streaming load vs prost decode, gzipped load, first flame graph.
+fn bench(bytes: Vec<u8>) {
+    let size = bytes.len() as f64;
+    let input = bytes.clone();
+    let (loaded, stream_s, stream_peak, stream_held) = measure(|| view::load(input, &mut |_, _| {}).unwrap());
+    // `load` frees its input: the peak counts it.
+    let nodes = loaded.types[1].tree.node_count();
+    println!(
+        "  streaming load:    {:7.3} s  {:7.1} MB/s  peak heap {:.2}x input  ({} types, {} nodes each)",
+        stream_s,
+        size / MB / stream_s,
+        stream_peak as f64 / size,
+        loaded.types.len(),
+        nodes
+    );
+
+    let input = bytes.clone();
+    let (decoded, prost_s, prost_peak, _) = measure(|| {
+        let profile = Profile::decode(&input[..]).unwrap();
+        drop(input);
+        view::load_decoded_pprof(profile).unwrap()
+    });
+    assert_eq!(decoded.types[1].tree.self_values(), loaded.types[1].tree.self_values());
+    println!(
+        "  prost decode+load: {:7.3} s  {:7.1} MB/s  peak heap {:.2}x input  (streaming is {:.1}x faster, {:.1}x less memory)",
+        prost_s,
+        size / MB / prost_s,
+        prost_peak as f64 / size,
+        prost_s / stream_s,
+        prost_peak as f64 / stream_peak as f64
+    );
+    drop(decoded);
+
+    let gz = gzip::compress(&bytes);
+    let gz_size = gz.len();
+    let (_, gz_s, gz_peak, _) = measure(|| view::load(gz, &mut |_, _| {}).unwrap());
+    println!(
+        "  gzipped ({:.1} MB): {:7.3} s  peak heap {:.2}x uncompressed size",
+        gz_size as f64 / MB,
+        gz_s,
+        gz_peak as f64 / size
+    );
+
+    let tree = &loaded.types[1].tree;
+    let (fg, fg_s, _, _) = measure(|| flamegraph(tree, view::DEFAULT_MAX_NODES));
+    println!("  first flame graph: {:7.3} s  ({} nodes cut to {} names)", fg_s, nodes, fg.names.len());
+    let (_, all_s, _, _) = measure(|| flamegraph(tree, 0));
+    println!("  uncut flame graph: {:7.3} s  ({} nodes)", all_s, nodes);
+    println!(
+        "  parse + first flame graph: {:.3} s; trees kept: {:.2}x input",
+        stream_s + fg_s,
+        // The load freed its input, which was counted before it started.
+        (stream_held + bytes.len() as isize) as f64 / size
+    );
 }
