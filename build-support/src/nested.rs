@@ -60,11 +60,7 @@ pub fn build(
         .arg(root.join("Cargo.toml"))
         .arg("--target-dir")
         .arg(target_dir);
-    for (key, _) in env::vars_os() {
-        if is_leaky(&key) {
-            command.env_remove(key);
-        }
-    }
+    remove_leaky_env(&mut command);
     command.envs(envs.iter().copied());
     let status = command.status().unwrap_or_else(|e| panic!("running {}: {e}", Path::new(&cargo).display()));
     assert!(status.success(), "building {package} for {target} failed");
@@ -72,6 +68,16 @@ pub fn build(
     let path = target_dir.join(target).join("release").join(artifact);
     assert!(path.exists(), "{} was not produced", path.display());
     path
+}
+
+/// Keeps the variables of the running (outer) cargo build out of `command`,
+/// a nested cargo build for another target.
+pub fn remove_leaky_env(command: &mut Command) {
+    for (key, _) in env::vars_os() {
+        if is_leaky(&key) {
+            command.env_remove(key);
+        }
+    }
 }
 
 fn is_leaky(key: &OsStr) -> bool {

@@ -23,6 +23,8 @@ pub mod query;
 pub mod segment;
 pub mod store;
 pub mod tenant;
+#[cfg(test)]
+mod testdata;
 pub mod time;
 pub mod url;
 pub mod view;

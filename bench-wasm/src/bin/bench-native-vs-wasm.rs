@@ -53,20 +53,6 @@ mod runner {
     const GUEST_DIR: &str = "/pprof";
     const TARGET: f64 = 1.5;
 
-    /// Variables of the outer build that must not reach the nested wasm
-    /// build (the same list wasm-host/build.rs strips).
-    const LEAKY_VARS: &[&str] = &[
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_RUSTFLAGS",
-        "CARGO_BUILD_TARGET",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET_DIR",
-        "CARGO_BUILD_BUILD_DIR",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "RUSTC_LINKER",
-    ];
-
     pub fn main() -> anyhow::Result<()> {
         ensure!(
             !cfg!(debug_assertions),
@@ -187,9 +173,7 @@ mod runner {
             .arg(root.join("Cargo.toml"))
             .arg("--target-dir")
             .arg(&target_dir);
-        for key in LEAKY_VARS {
-            cmd.env_remove(key);
-        }
+        kiln_build::nested::remove_leaky_env(&mut cmd);
         eprintln!("building the guest: {} {:?}", Path::new(&cargo).display(), cmd.get_args().collect::<Vec<&OsStr>>());
         let status = cmd.status().with_context(|| format!("running {}", Path::new(&cargo).display()))?;
         ensure!(status.success(), "building {GUEST_BIN} for {WASM_TARGET} failed");

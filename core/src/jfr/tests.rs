@@ -9,28 +9,10 @@ use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use std::path::PathBuf;
 
 use super::*;
 use crate::pprof::{self as pp, Profile};
-
-fn testdata_dir() -> PathBuf {
-    let dir = std::env::var_os("KILN_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
-        .join("testdata");
-    assert!(
-        dir.join("MANIFEST.md").is_file(),
-        "SHARED TEST DATA MISSING: expected {} (set KILN_SHARED)",
-        dir.display()
-    );
-    dir
-}
-
-fn read(path: &str) -> Vec<u8> {
-    let p = testdata_dir().join(path);
-    std::fs::read(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
-}
+use crate::testdata::read;
 
 fn gunzip(bytes: &[u8]) -> Vec<u8> {
     if gzip::is_gzip(bytes) { gzip::decompress(bytes, 1 << 30).unwrap() } else { bytes.to_vec() }
@@ -95,7 +77,7 @@ fn selector_for(hash: &str) -> Vec<(&'static str, &'static str)> {
 /// label set)`, the merged stacks of that type and label set.
 #[test]
 fn pyroscope_goldens() {
-    let dir = testdata_dir().join("jfr/expected");
+    let dir = crate::testdata::dir().join("jfr/expected");
     let mut goldens: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -221,7 +203,7 @@ fn jfr_parser_collapsed_outputs() {
         }
         assert!(!ours.is_empty(), "{input}: no profiles");
         let missing = format!("jfr/expected/jfr-parser/{input}_{}_", ours.len());
-        let dir = testdata_dir().join("jfr/expected/jfr-parser");
+        let dir = crate::testdata::dir().join("jfr/expected/jfr-parser");
         let extra = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap());
         let extra: Vec<String> =
             extra.filter(|n| format!("jfr/expected/jfr-parser/{n}").starts_with(&missing)).collect();

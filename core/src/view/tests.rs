@@ -10,7 +10,6 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
-use std::path::PathBuf;
 
 use kiln_proto::querier::v1::{FlameGraph, ProfileTypesRequest, SelectMergeStacktracesRequest};
 use prost::Message;
@@ -23,6 +22,7 @@ use crate::pprof::tests::{profile_of, sample_profile};
 use crate::pprof::{Profile, collapsed};
 use crate::query::{self, Context, QueryLimits};
 use crate::store::{MemoryStore, Storage};
+use crate::testdata::read;
 use crate::tree::tests::{pairs, tree};
 
 const CPU: &str = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
@@ -189,27 +189,9 @@ fn export_round_trips() {
 
 // --- against the shared test data and the server ---
 
-fn testdata() -> PathBuf {
-    let dir = std::env::var_os("KILN_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
-        .join("testdata");
-    assert!(
-        dir.join("MANIFEST.md").is_file(),
-        "SHARED TEST DATA MISSING: expected {} (set KILN_SHARED); conformance tests cannot run",
-        dir.display()
-    );
-    dir
-}
-
-fn read(path: &str) -> Vec<u8> {
-    let p = testdata().join(path);
-    std::fs::read(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
-}
-
 /// MANIFEST rows of pprof files: (path, description, value sums per type).
 fn manifest_pprofs() -> Vec<(String, String, Vec<i64>)> {
-    let text = std::fs::read_to_string(testdata().join("MANIFEST.md")).unwrap();
+    let text = std::fs::read_to_string(crate::testdata::dir().join("MANIFEST.md")).unwrap();
     let mut rows = Vec::new();
     for line in text.lines().filter(|l| l.starts_with("| `pprof/")) {
         let cols: Vec<&str> = line.split(" | ").collect();
