@@ -212,8 +212,28 @@ impl StackTree {
     pub fn with_self_values(&self, mut selfs: Vec<i64>) -> StackTree {
         assert_eq!(selfs.len(), self.parents.len(), "one self value per node");
         selfs[Self::ROOT as usize] = 0;
-        let total = selfs.iter().sum();
-        StackTree { selfs, total, ..self.clone() }
+        StackTree {
+            names: self.names.clone(),
+            name_ids: self.name_ids.clone(),
+            parents: self.parents.clone(),
+            node_names: self.node_names.clone(),
+            total: selfs.iter().sum(),
+            selfs,
+            children: self.children.clone(),
+            unindexed_parents: self.unindexed_parents,
+        }
+    }
+
+    /// This tree's names with the given nodes (parent, name id and self
+    /// value per node id; index 0 is the root, every parent precedes its
+    /// children), in the compact state ([`Self::compact`]).
+    pub fn with_nodes(self, parents: Vec<u32>, node_names: Vec<u32>, mut selfs: Vec<i64>) -> StackTree {
+        assert!(parents.len() == node_names.len() && parents.len() == selfs.len() && !parents.is_empty());
+        assert!(parents.iter().enumerate().skip(1).all(|(i, &p)| (p as usize) < i), "parents precede children");
+        selfs[Self::ROOT as usize] = 0;
+        let mut tree = StackTree { total: selfs.iter().sum(), parents, node_names, selfs, ..self };
+        tree.compact();
+        tree
     }
 
     /// Frees what only adding nodes needs (the child map, spare capacity):

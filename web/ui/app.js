@@ -66,8 +66,8 @@ const state = {
   sandwichName: params.get("function") || "",
   tableSort: { key: "self", dir: "desc" },
   tableRows: [],
+  tableRoot: 0,
   // server mode
-  types: [],
   service: "",
   serverType: "",
   filters: [], // {name, op, value}
@@ -77,7 +77,6 @@ const state = {
   selection: rangeParam("selFrom", "selUntil"),
   left: rangeParam("leftFrom", "leftUntil"),
   right: rangeParam("rightFrom", "rightUntil"),
-  model: null, // the flame graph model shown by the flame view, for server-side derivations
   generation: 0,
 };
 
@@ -267,7 +266,7 @@ function renderFileList() {
     row.append(box, name, fmt, removeButton(() => removeFile(f)));
     const types = document.createElement("div");
     types.className = "types";
-    types.textContent = f.types.map((t) => `${t.name || t.sampleType}: ${formatValue(t.total, t.sampleUnit)}`).join(" · ");
+    types.textContent = f.types.map((t) => `${t.sampleType || t.name}: ${formatValue(t.total, t.sampleUnit)}`).join(" · ");
     li.append(row, types);
     ul.append(li);
   });
@@ -323,10 +322,19 @@ function renderTypes() {
     o.title = t.id;
     sel.append(o);
   }
-  if (!types.has(state.typeId)) state.typeId = types.size ? types.keys().next().value : "";
+  if (!types.has(state.typeId)) {
+    state.typeId = preferredType([...types.keys()]);
+  }
   sel.value = state.typeId;
   sel.disabled = !types.size;
   $("download").disabled = !types.size || !chosen.length;
+}
+
+/// The type shown first: a measured quantity (cpu time, wall time) rather
+/// than the sample count that profiles often carry beside it, as Pyroscope
+/// shows them.
+function preferredType(ids) {
+  return ids.find((id) => id.split(":")[1] !== "samples") || ids[0] || "";
 }
 
 function renderDiffSelects() {
@@ -370,7 +378,7 @@ function layout(hasData) {
   $("pane-sandwich").hidden = !hasData || v !== "sandwich";
   $("diff-controls").hidden = !(v === "diff" && files && loadedFiles().length);
   $("server-diff-note").hidden = !(v === "diff" && !files && !state.compare);
-  $("download").disabled = !files || !state.typeId || !chosenIds().length;
+  $("download").disabled = !state.typeId || !chosenIds().length;
   $("source-bar").hidden = !state.server;
   $("source-server").classList.toggle("active", !files);
   $("source-files").classList.toggle("active", files);
@@ -450,7 +458,8 @@ async function renderFiles(gen) {
       if (!state.sandwichName) return showSandwich(null, null);
       const s = JSON.parse(await core.call("sandwich", { ids, typeId, name: state.sandwichName, maxNodes: MAX_NODES }));
       if (gen !== state.generation) return;
-      showSandwich(decodeFlamegraph(s.callers, { unit }), decodeFlamegraph(s.callees, { unit }));
+      const half = (fg) => decodeFlamegraph(typeof fg === "string" ? JSON.parse(fg) : fg, { unit });
+      showSandwich(half(s.callers), half(s.callees));
       break;
     }
     case "diff": {
@@ -470,7 +479,6 @@ async function renderFiles(gen) {
 }
 
 function showMain(model) {
-  state.model = model;
   graphs.main.setModel(model);
   setRootTotal(model.total, model.unit);
 }
@@ -531,6 +539,7 @@ function renderTable() {
   $("table-note").textContent =
     `${groupDigits(rows.length)} function${rows.length === 1 ? "" : "s"}` +
     (rows.length > shown.length ? `, showing the first ${groupDigits(shown.length)}` : "") +
+    (state.source === "server" ? ` (from the server's flame graph of at most ${groupDigits(MAX_NODES)} nodes)` : "") +
     ". Click a row for its callers and callees.";
 }
 
@@ -626,45 +635,35 @@ let timeline = null;
 
 async function loadServerMeta() {
   const [start, end] = timeRange();
-  const [types, services] = await Promise.all([
+  const [allTypes, services] = await Promise.all([
     api.profileTypes(start, end),
     api.labelValues(start, end, "service_name", []),
   ]);
-  state.types = types;
-  const typeSel = $("server-type-select");
-  typeSel.replaceChildren();
-  for (const t of types) {
-    const o = document.createElement("option");
-    o.value = t.id;
-    o.textContent = `${t.name} · ${t.sampleType} (${t.sampleUnit})`;
-    o.title = t.id;
-    typeSel.append(o);
-  }
-  if (!types.some((t) => t.id === state.serverType)) {
-    const cpu = types.find((t) => t.id.startsWith("process_cpu:cpu:"));
-    state.serverType = (cpu || types[0] || { id: "" }).id;
-  }
-  typeSel.value = state.serverType;
   const svcSel = $("service-select");
-  svcSel.replaceChildren();
-  const all = document.createElement("option");
-  all.value = "";
-  all.textContent = "(all services)";
-  svcSel.append(all);
-  for (const s of services) {
-    const o = document.createElement("option");
-    o.value = s;
-    o.textContent = s;
-    svcSel.append(o);
-  }
+  svcSel.replaceChildren(new Option("(all services)", ""));
+  for (const s of services) svcSel.append(new Option(s, s));
   if (state.service && !services.includes(state.service)) {
-    const o = document.createElement("option");
-    o.value = state.service;
-    o.textContent = `${state.service} (no data in range)`;
-    svcSel.append(o);
+    svcSel.append(new Option(`${state.service} (no data in range)`, state.service));
   }
   if (!state.service && services.length && !params.get("query")) state.service = services[0];
   svcSel.value = state.service;
+
+  // Only the types the chosen service has (its series carry the type id as
+  // a label), as a person would otherwise pick types that show nothing.
+  let types = allTypes;
+  if (state.service) {
+    const own = new Set(await api.labelValues(start, end, "__profile_type__", [`{service_name=${quote(state.service)}}`]));
+    if (own.size) types = allTypes.filter((t) => own.has(t.id));
+  }
+  const typeSel = $("server-type-select");
+  typeSel.replaceChildren();
+  for (const t of types) {
+    const o = new Option(`${t.name} · ${t.sampleType} (${t.sampleUnit})`, t.id);
+    o.title = t.id;
+    typeSel.append(o);
+  }
+  if (!types.some((t) => t.id === state.serverType)) state.serverType = preferredType(types.map((t) => t.id));
+  typeSel.value = state.serverType;
   await renderFilters();
 }
 
@@ -744,10 +743,11 @@ async function renderServer(gen) {
         sums.set(t, (sums.get(t) || 0) + Number(p.value || 0));
       }
     }
-    timeline.set([...sums.entries()].sort((a, b) => a[0] - b[0]), [start, end], unit);
+    timeline.set([...sums.entries()].sort((a, b) => a[0] - b[0]), [start, end], step * 1000, unit);
     timeline.select("main", state.compare ? null : state.selection);
-    timeline.select("left", state.compare ? state.left : null);
-    timeline.select("right", state.compare ? state.right : null);
+    const [l, r] = compareRanges(start, end);
+    timeline.select("left", state.compare ? l : null);
+    timeline.select("right", state.compare ? r : null);
     $("compare-sides").hidden = !state.compare;
     $("selection-info").textContent = selectionText();
   });
@@ -768,8 +768,7 @@ async function renderServer(gen) {
     work = api.mergeStacktraces({ ...base, start: s0, end: s1 }).then((fg) => {
       if (gen !== state.generation) return;
       const model = decodeFlamegraph(fg, { unit });
-      state.model = model;
-      if (state.view === "flame") showMain(model);
+          if (state.view === "flame") showMain(model);
       else if (state.view === "table") setTable(topFromModel(model), model.total);
       else if (state.view === "sandwich") {
         setRootTotal(model.total, unit);
@@ -791,16 +790,20 @@ function compareRanges(start, end) {
 
 function fmtTime(t) {
   const d = new Date(t);
-  return d.toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  const pad = (n) => String(n).padStart(2, "0");
+  const hms = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  return Math.abs(Date.now() - t) > 86400e3 ? `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${hms}` : hms;
 }
 
 function selectionText() {
   if (state.compare) {
     const [start, end] = timeRange();
     const [l, r] = compareRanges(start, end);
-    return `left ${fmtTime(l[0])} – ${fmtTime(l[1])}, right ${fmtTime(r[0])} – ${fmtTime(r[1])}`;
+    return `left ${fmtTime(l[0])}–${fmtTime(l[1])} · right ${fmtTime(r[0])}–${fmtTime(r[1])}`;
   }
-  return state.selection ? `selected ${fmtTime(state.selection[0])} – ${fmtTime(state.selection[1])} (click the chart to clear)` : "drag on the chart to narrow the flame graph";
+  return state.selection
+    ? `selected ${fmtTime(state.selection[0])}–${fmtTime(state.selection[1])} (click the chart to clear)`
+    : "drag on the chart to narrow the flame graph";
 }
 
 function onTimelineSelect(range) {

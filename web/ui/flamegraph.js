@@ -153,7 +153,6 @@ for (let s = 0; s <= DIFF_STEPS; s++) {
   DIFF_RED.push(`rgb(${mix(214, 232)},${mix(214, 70)},${mix(214, 70)})`);
   DIFF_GREEN.push(`rgb(${mix(214, 60)},${mix(214, 180)},${mix(214, 90)})`);
 }
-export const DIFF_NEUTRAL = DIFF_RED[0];
 
 /// Relative change of a frame's share from left to right, in percent: the
 /// self share when either side has self, else the total share. Infinity for
@@ -170,6 +169,16 @@ export function diffColor(change) {
   if (!Number.isFinite(change)) return change > 0 ? DIFF_RED[DIFF_STEPS] : DIFF_GREEN[DIFF_STEPS];
   const step = Math.min(DIFF_STEPS, Math.round((Math.abs(change) / 100) * DIFF_STEPS));
   return change >= 0 ? DIFF_RED[step] : DIFF_GREEN[step];
+}
+
+/// A frame's label in at most `chars` characters: the end of a long name
+/// (the function, not the package) is the part worth keeping, once a Rust
+/// symbol's hash suffix has been dropped.
+function fitLabel(name, chars) {
+  if (name.length <= chars) return name;
+  const short = name.replace(/::h[0-9a-f]{16}$/, "");
+  if (short.length <= chars) return short;
+  return "…" + short.slice(short.length - chars + 1);
 }
 
 export class FlameGraph {
@@ -189,7 +198,6 @@ export class FlameGraph {
     this.searchSum = 0;
     this.drawn = { level: new Int32Array(0), index: new Int32Array(0), px: new Float32Array(0), w: new Float32Array(0), n: 0 };
     this.colors = [];
-    this.hover = null;
     canvas.addEventListener("mousemove", (e) => this.onMove(e));
     canvas.addEventListener("mouseleave", () => this.hideTooltip());
     canvas.addEventListener("click", (e) => this.onClick(e));
@@ -206,7 +214,6 @@ export class FlameGraph {
     this.colors = new Array(model ? model.names.length : 0);
     this.range = [0, model ? model.total : 0];
     this.focusLevel = 0;
-    this.focusNode = null;
     if (this.query) this.search(this.query);
     else this.flags = null;
     this.hideTooltip();
@@ -237,7 +244,6 @@ export class FlameGraph {
     if (level === 0) return this.reset();
     this.range = [lv.x[i], lv.x[i] + lv.total[i]];
     this.focusLevel = level;
-    this.focusNode = { level, index: i };
     this.hideTooltip();
     this.draw();
     this.onChange();
@@ -247,7 +253,6 @@ export class FlameGraph {
     if (!this.model) return;
     this.range = [0, this.model.total];
     this.focusLevel = 0;
-    this.focusNode = null;
     this.draw();
     this.onChange();
   }
@@ -326,8 +331,7 @@ export class FlameGraph {
         ctx.fillRect(a, y, w > 2 ? w - 1 : w, ROW - 1);
         const chars = Math.floor((w - 6) / this.charWidth);
         if (chars >= 3) {
-          const name = m.names[lv.name[i]];
-          const label = name.length <= chars ? name : "…" + name.slice(name.length - chars + 1);
+          const label = fitLabel(m.names[lv.name[i]], chars);
           ctx.fillStyle = flags && flags[i] !== 1 ? "#8a8f99" : "#1b1d22";
           ctx.fillText(label, a + 3, y + ROW / 2);
         }

@@ -17,6 +17,7 @@ export class Timeline {
     this.onClear = onClear;
     this.points = [];
     this.range = [0, 1];
+    this.step = 0;
     this.selections = {};
     this.unit = "";
     this.drag = null;
@@ -26,9 +27,10 @@ export class Timeline {
     new ResizeObserver(() => this.draw()).observe(canvas.parentElement);
   }
 
-  /// `points`: [[timestampMs, value]] sorted; `range`: [startMs, endMs].
-  set(points, range, unit) {
+  /// `points`: [[timestampMs, value]] sorted, one per `stepMs`; `range`: [startMs, endMs].
+  set(points, range, stepMs, unit) {
     this.points = points;
+    this.step = stepMs;
     this.range = range;
     this.unit = unit;
     this.draw();
@@ -68,23 +70,14 @@ export class Timeline {
     ctx.fillRect(0, 0, width, plotH);
     const max = this.points.reduce((m, p) => Math.max(m, p[1]), 0);
     if (this.points.length) {
-      ctx.beginPath();
-      ctx.moveTo(this.xOf(this.points[0][0], width), plotH);
-      for (const [t, v] of this.points) ctx.lineTo(this.xOf(t, width), plotH - (v / (max || 1)) * (plotH - 12));
-      ctx.lineTo(this.xOf(this.points[this.points.length - 1][0], width), plotH);
-      ctx.closePath();
-      ctx.fillStyle = "rgba(60, 160, 90, 0.35)";
-      ctx.fill();
-      ctx.strokeStyle = "rgb(40, 140, 70)";
-      ctx.lineWidth = 1.5;
-      ctx.beginPath();
-      this.points.forEach(([t, v], i) => {
-        const x = this.xOf(t, width);
-        const y = plotH - (v / (max || 1)) * (plotH - 12);
-        if (i) ctx.lineTo(x, y);
-        else ctx.moveTo(x, y);
-      });
-      ctx.stroke();
+      // One bar per step: profiles are discrete, and a line would invent
+      // values between two far-apart points.
+      const w = Math.max(2, this.xOf(this.range[0] + this.step, width) - 1);
+      ctx.fillStyle = "rgb(72, 170, 100)";
+      for (const [t, v] of this.points) {
+        const h = Math.max(1, (v / (max || 1)) * (plotH - 14));
+        ctx.fillRect(this.xOf(t, width), plotH - h, w, h);
+      }
       ctx.fillStyle = "#555";
       ctx.font = "11px system-ui, sans-serif";
       ctx.textBaseline = "top";

@@ -63,13 +63,16 @@ async function handle(id, op, args) {
 }
 
 async function load(id, file) {
-  const input = new Input();
   const total = file.size;
+  // The size reserves the whole buffer at once (no growth by copying).
+  const input = new Input(total);
   let done = 0;
   let last = 0;
+  let lastPhase = "";
   const report = (phase, d, t) => {
     const now = performance.now();
-    if (now - last < 50 && d < t) return;
+    if (phase === lastPhase && now - last < 50 && d < t) return;
+    lastPhase = phase;
     last = now;
     self.postMessage({ id, progress: { phase, done: d, total: t } });
   };
@@ -86,6 +89,7 @@ async function load(id, file) {
     input.free();
     throw err;
   }
+  report("parse", 0, total);
   // Workspace.load consumes the Input.
   return workspace.load(file.name, input, (d, t) => report("parse", d, t));
 }

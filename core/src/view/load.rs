@@ -5,9 +5,8 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use prost::Message;
-
 use super::build::{TreesBuilder, limits};
+use super::stream;
 use super::{Format, Loaded, TypeTree};
 use crate::FastMap;
 use crate::error::{Error, Result};
@@ -41,7 +40,11 @@ pub fn load(bytes: Vec<u8>, progress: &mut dyn FnMut(u64, u64)) -> Result<Loaded
     let format = detect(&bytes);
     let mut types = Vec::new();
     match format {
-        Format::Pprof => pprof_trees(&bytes, &mut types)?,
+        Format::Pprof => {
+            let (trees, names) = stream::read_pprof(&bytes, progress)?;
+            drop(bytes);
+            trees.finish(names, &mut types)?;
+        }
         Format::Jfr => {
             let options = jfr::Options { max_decompressed_size: usize::MAX, ..jfr::Options::default() };
             let profiles = jfr::profiles(&bytes, None, &options).map_err(|e| not_a_profile(&e.to_string()))?;
@@ -65,8 +68,12 @@ pub fn load(bytes: Vec<u8>, progress: &mut dyn FnMut(u64, u64)) -> Result<Loaded
         }
     }
     progress(total, total);
+    loaded(format, types)
+}
+
+fn loaded(format: Format, types: Vec<TypeTree>) -> Result<Loaded> {
     if types.is_empty() {
-        return Err(not_a_profile("no samples with a non-zero value"));
+        return Err(not_a_profile("no stack with a non-zero value"));
     }
     Ok(Loaded { format, types })
 }
@@ -87,11 +94,13 @@ fn detect(bytes: &[u8]) -> Format {
     if text { Format::Folded } else { Format::Pprof }
 }
 
-/// A pprof decoded whole (prost), then collapsed per sample type.
-fn pprof_trees(bytes: &[u8], out: &mut Vec<TypeTree>) -> Result<()> {
-    let profile = Profile::decode(bytes).map_err(|e| not_a_profile(&format!("not a pprof ({e})")))?;
+/// [`load`] of a pprof decoded whole (prost): the same trees, built from a
+/// materialized profile, for comparisons.
+pub fn load_decoded_pprof(profile: Profile) -> Result<Loaded> {
     let metric = offline::pprof_metric(&profile);
-    profile_trees(&metric, profile, out)
+    let mut types = Vec::new();
+    profile_trees(&metric, profile, &mut types)?;
+    loaded(Format::Pprof, types)
 }
 
 /// A decoded profile's trees, checked and named as the server's ingest does.
@@ -102,7 +111,7 @@ pub(super) fn profile_trees(metric: &str, mut p: Profile, out: &mut Vec<TypeTree
     let types = (0..p.sample_type.len()).map(|column| profile_type(metric, &p, column)).collect();
     let mut b = TreesBuilder::new(p.sample_type.len());
     let name = |i: i64| p.string_table.get(i as usize).map_or("", String::as_str);
-    let functions: FastMap<u64, u32> = p.function.iter().map(|f| (f.id, b.shape.intern(name(f.name)))).collect();
+    let functions: FastMap<u64, u32> = p.function.iter().map(|f| (f.id, b.intern(name(f.name)))).collect();
     // Per location id, its frames' name ids, root-most (last line) first.
     let locations: FastMap<u64, Vec<u32>> = p
         .location
@@ -117,13 +126,12 @@ pub(super) fn profile_trees(metric: &str, mut p: Profile, out: &mut Vec<TypeTree
             let frames =
                 locations.get(id).ok_or_else(|| malformed(&format!("sample references unknown location id {id}")))?;
             for &name in frames {
-                node = b.shape.child(node, name);
+                node = b.child(node, name)?;
             }
         }
         b.add(node, &sample.value);
     }
-    b.finish(types, out);
-    Ok(())
+    b.finish(types, out)
 }
 
 pub(super) fn not_a_profile(why: &str) -> Error {

@@ -10,6 +10,7 @@
 mod build;
 mod export;
 mod load;
+mod stream;
 #[cfg(test)]
 mod tests;
 mod top;
@@ -26,7 +27,7 @@ use crate::flamegraph::{flamegraph, flamegraph_diff};
 use crate::profile_type::ProfileType;
 use crate::tree::StackTree;
 
-pub use load::load;
+pub use load::{load, load_decoded_pprof};
 pub use top::TopRow;
 
 /// Flame graph nodes when the caller asks for 0 (the server's default

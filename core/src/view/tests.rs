@@ -92,7 +92,7 @@ fn unreadable_files_say_why() {
     assert_eq!(err(&p.encode_to_vec()), "malformed pprof: sample references unknown location id 42");
     let empty = Profile { sample_type: sample_profile().sample_type, ..sample_profile() };
     let empty = Profile { sample: vec![], ..empty };
-    assert_eq!(err(&empty.encode_to_vec()), "not a profile: no samples with a non-zero value");
+    assert_eq!(err(&empty.encode_to_vec()), "not a profile: no stack with a non-zero value");
 }
 
 /// A workspace holding the `(root;…;leaf, value)` stacks of each input as
@@ -321,4 +321,56 @@ fn same_types_and_flame_graphs_as_the_server() {
         assert!(!offline.is_empty(), "{path}");
         assert_eq!(offline, server_view("name=offline&format=jfr", &raw), "{path}");
     }
+}
+
+/// The streaming reader and the decoded profile give the same trees (same
+/// nodes in the same order, same values) for every pprof of the test data,
+/// and fail alike.
+#[test]
+fn streaming_reader_matches_the_decoded_profile() {
+    let mut compared = 0;
+    for (path, _, _) in manifest_pprofs() {
+        let raw = read(&path);
+        let raw = if gzip::is_gzip(&raw) { gzip::decompress(&raw, 1 << 30).unwrap() } else { raw };
+        let decoded = Profile::decode(&raw[..])
+            .map_err(|e| e.to_string())
+            .and_then(|p| load_decoded_pprof(p).map_err(|e| e.to_string()));
+        let streamed = load(raw, &mut |_, _| {}).map_err(|e| e.to_string());
+        match (decoded, streamed) {
+            (Ok(d), Ok(s)) => {
+                assert_eq!(type_ids(&d), type_ids(&s), "{path}");
+                for (d, s) in d.types.iter().zip(&s.types) {
+                    assert_eq!(d.tree.parents(), s.tree.parents(), "{path}");
+                    assert_eq!(d.tree.names(), s.tree.names(), "{path}");
+                    assert_eq!(d.tree.node_name_ids(), s.tree.node_name_ids(), "{path}");
+                    assert_eq!(d.tree.self_values(), s.tree.self_values(), "{path}");
+                }
+                compared += 1;
+            }
+            (Err(d), Err(s)) => {
+                assert!(d.starts_with("not a profile") == s.starts_with("not a profile"), "{path}: {d} / {s}")
+            }
+            (d, s) => panic!("{path}: decoded {:?} streamed {:?}", d.map(|_| ()), s.map(|_| ())),
+        }
+    }
+    assert!(compared > 50, "{compared}");
+}
+
+#[test]
+fn streaming_reader_errors() {
+    let err = |bytes: &[u8]| load_bytes(bytes).unwrap_err().to_string();
+    let bytes = sample_profile().encode_to_vec();
+    for cut in [1, bytes.len() / 2, bytes.len() - 1] {
+        assert!(err(&bytes[..cut]).starts_with("not a profile"), "cut at {cut}: {}", err(&bytes[..cut]));
+    }
+    let mut p = sample_profile();
+    p.sample[0].value.pop();
+    assert_eq!(err(&p.encode_to_vec()), "malformed pprof: sample value length mismatch");
+    let mut p = sample_profile();
+    p.sample[0].label.push(kiln_proto::google::v1::Label { key: 99, ..Default::default() });
+    assert_eq!(err(&p.encode_to_vec()), "malformed pprof: sample label string index out of range");
+    let mut p = sample_profile();
+    p.string_table[6] = "x".repeat(70_000);
+    let loaded = load_bytes(&p.encode_to_vec()).unwrap();
+    assert!(loaded.types[0].tree.names().iter().all(|n| n.len() <= 65_535), "long names keep their tail");
 }
