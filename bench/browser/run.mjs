@@ -4,6 +4,7 @@
 // flame graph. `npm run bench`; BENCH_APPS=kiln,speedscope,
 // BENCH_SIZES=10,50,100 (MB), BENCH_TIMEOUT=180 (seconds per app and file).
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 
 import { launchBrowser, serveStatic, siteDir } from '../../tests/browser/lib/env.mjs';
@@ -284,7 +285,8 @@ async function main() {
     }
     writeFileSync(join(outDir, 'results.json'), JSON.stringify({ results, interaction }, null, 1));
 
-    console.log('\nLoad: file input -> first flame graph paint (headless Debian chromium)');
+    const load = loadavg().map((x) => x.toFixed(1)).join(' / ');
+    console.log(`\nLoad: file input -> first flame graph paint (headless Debian chromium; ${cpus().length} cores, load ${load})`);
     console.log('| input (uncompressed) | app | load -> paint | peak JS heap (page) | peak renderer RSS - baseline |');
     console.log('| --- | --- | ---: | ---: | ---: |');
     for (const row of results)
