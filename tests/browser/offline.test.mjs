@@ -363,18 +363,10 @@ describe('offline mode', () => {
   });
 
   // The acceptance check, literally: every Go CPU pprof of the test
-  // data. Four of them are unsymbolized (addresses only, no functions); the
-  // core refuses those offline ("no samples with a non-zero value") and the
-  // server drops their frameless stacks, so their MANIFEST totals cannot
-  // show. Marked todo until the core decides how to show unsymbolized
-  // frames; the test below holds the check for every file with symbols.
-  test(
-    'acceptance: all Go CPU pprof files merged show the sum of their MANIFEST totals',
-    { ...T, todo: 'unsymbolized Go CPU files are refused by the core offline' },
-    async () => {
-      await mergedGoCpu(goCpuFiles(), 'offline-all-go-cpu');
-    },
-  );
+  // data, the four unsymbolized ones included (drawn as their addresses).
+  test('acceptance: all Go CPU pprof files merged show the sum of their MANIFEST totals', T, async () => {
+    await mergedGoCpu(goCpuFiles(), 'offline-all-go-cpu');
+  });
 
   test('every symbolized Go CPU pprof merged shows the sum of their MANIFEST totals', T, async () => {
     const files = goCpuFiles().filter((f) => decodeProfile(testdata(f)).functions.length > 0);
