@@ -6,6 +6,7 @@
 // each level that intersect the visible range (found by binary search), and a
 // hit test is one binary search on one level.
 
+import { fitCanvas } from "./canvas.js";
 import { formatValue, percent } from "./format.js";
 
 const ROW = 18; // CSS pixels per level
@@ -279,19 +280,11 @@ export class FlameGraph {
   draw() {
     const canvas = this.canvas;
     const ctx = this.ctx;
-    const dpr = window.devicePixelRatio || 1;
     const width = Math.max(100, canvas.parentElement.clientWidth);
     const m = this.model;
     const depth = m ? m.levels.length : 0;
     const height = Math.max(ROW, depth * ROW);
-    if (canvas.width !== Math.round(width * dpr) || canvas.height !== Math.round(height * dpr)) {
-      canvas.width = Math.round(width * dpr);
-      canvas.height = Math.round(height * dpr);
-      canvas.style.width = `${width}px`;
-      canvas.style.height = `${height}px`;
-    }
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, width, height);
+    fitCanvas(canvas, ctx, width, height);
     this.cssWidth = width;
     this.cssHeight = height;
     if (!m || !m.total) {

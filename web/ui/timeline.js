@@ -2,6 +2,7 @@
 // canvas. Dragging selects a time range (reported through onSelect); in
 // comparison mode two selections (left, right) are shown.
 
+import { fitCanvas } from "./canvas.js";
 import { formatValue } from "./format.js";
 
 const HEIGHT = 110;
@@ -56,14 +57,8 @@ export class Timeline {
   draw() {
     const canvas = this.canvas;
     const ctx = this.ctx;
-    const dpr = window.devicePixelRatio || 1;
     const width = Math.max(100, canvas.parentElement.clientWidth);
-    canvas.width = Math.round(width * dpr);
-    canvas.height = Math.round(HEIGHT * dpr);
-    canvas.style.width = `${width}px`;
-    canvas.style.height = `${HEIGHT}px`;
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, width, HEIGHT);
+    fitCanvas(canvas, ctx, width, HEIGHT);
     this.width = width;
     const plotH = HEIGHT - AXIS;
     ctx.fillStyle = "#fafbfc";
