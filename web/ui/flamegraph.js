@@ -304,15 +304,7 @@ export class FlameGraph {
       const y = this.inverted ? height - (l + 1) * ROW : l * ROW;
       const flags = this.flags ? this.flags[l] : null;
       const faded = l < this.focusLevel;
-      // First node whose end is past x0.
-      let lo = 0;
-      let hi = lv.n;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (lv.x[mid] + lv.total[mid] <= x0) lo = mid + 1;
-        else hi = mid;
-      }
-      for (let i = lo; i < lv.n && lv.x[i] < x1; i++) {
+      for (let i = firstEndingAfter(lv, x0); i < lv.n && lv.x[i] < x1; i++) {
         const a = Math.max(0, (lv.x[i] - x0) * k);
         const b = Math.min(width, (lv.x[i] + lv.total[i] - x0) * k);
         const w = b - a;
@@ -414,19 +406,13 @@ export class FlameGraph {
     const lv = m.levels[l];
     const [x0, x1] = this.range;
     const xv = x0 + (px / this.cssWidth) * (x1 - x0);
-    let lo = 0;
-    let hi = lv.n;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (lv.x[mid] + lv.total[mid] <= xv) lo = mid + 1;
-      else hi = mid;
-    }
-    if (lo >= lv.n || lv.x[lo] > xv) return null;
+    const i = firstEndingAfter(lv, xv);
+    if (i >= lv.n || lv.x[i] > xv) return null;
     const k = this.cssWidth / (x1 - x0 || 1);
-    const a = Math.max(0, (lv.x[lo] - x0) * k);
-    const w = Math.min(this.cssWidth, (lv.x[lo] + lv.total[lo] - x0) * k) - a;
+    const a = Math.max(0, (lv.x[i] - x0) * k);
+    const w = Math.min(this.cssWidth, (lv.x[i] + lv.total[i] - x0) * k) - a;
     if (w < 1) return null;
-    return { level: l, index: lo, px: a, w };
+    return { level: l, index: i, px: a, w };
   }
 
   point(e) {
@@ -498,4 +484,17 @@ export class FlameGraph {
     this.canvas.style.cursor = "";
     if (this.tooltip) this.tooltip.hidden = true;
   }
+}
+
+/// Index of the first node of a level whose span ends after x (nodes are
+/// sorted by x and do not overlap), or the level's length if none does.
+function firstEndingAfter(lv, x) {
+  let lo = 0;
+  let hi = lv.n;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (lv.x[mid] + lv.total[mid] <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
