@@ -1,9 +1,9 @@
 //! The browser's load path at scale: a large pprof made of real test data
 //! (google-pprof's `large.cpu`, 23 k functions, copied under distinct root
-//! frames until it reaches the target size) parsed into trees by the
-//! streaming reader and, for comparison, by decoding it whole with prost
-//! first; then the first flame graph. Peak heap is counted by a wrapping
-//! allocator, beyond the input's own bytes.
+//! frames until it reaches the target size) read by the streaming reader
+//! and, for comparison, by decoding it whole with prost first; then the
+//! first flame graph, and the same through the whole tree. Peak heap is
+//! counted by a wrapping allocator, the input's bytes included.
 //!
 //! Run: `cargo bench -p kiln-core --bench view` (`KILN_SHARED` or `../shared`;
 //! `VIEW_BENCH_MB=10,100` picks the sizes, `VIEW_BENCH_OUT=dir` also writes
@@ -118,20 +118,23 @@ fn main() {
     }
 }
 
-/// Streaming load vs prost decode, gzipped load, first flame graph.
+/// Streaming load vs prost decode, gzipped load, first flame graph (merged
+/// only as far as it keeps nodes) vs the whole tree it replaced.
 fn bench(bytes: Vec<u8>) {
     let size = bytes.len() as f64;
+    let mut ws = view::Workspace::new();
     let input = bytes.clone();
-    let (loaded, stream_s, stream_peak, stream_held) = measure(|| view::load(input, &mut |_, _| {}).unwrap());
-    // `load` frees its input: the peak counts it.
-    let nodes = loaded.types[1].tree.node_count();
+    // `load` keeps a pprof's bytes: the peak and what is held count them.
+    let (id, load_s, load_peak, load_held) = measure(|| ws.load("f", input, &mut |_, _| {}).unwrap().id);
+    let loaded = &ws.files()[0].loaded;
+    let (type_id, stacks) = (loaded.types[1].profile_type.id(), loaded.types[1].stacks);
     println!(
-        "  streaming load:    {:7.3} s  {:7.1} MB/s  peak heap {:.2}x input  ({} types, {} nodes each)",
-        stream_s,
-        size / MB / stream_s,
-        stream_peak as f64 / size,
+        "  streaming load:    {:7.3} s  {:7.1} MB/s  peak heap {:.2}x input  ({} types, {} stacks)",
+        load_s,
+        size / MB / load_s,
+        (load_peak + bytes.len()) as f64 / size,
         loaded.types.len(),
-        nodes
+        stacks
     );
 
     let input = bytes.clone();
@@ -140,14 +143,14 @@ fn bench(bytes: Vec<u8>) {
         drop(input);
         view::load_decoded_pprof(profile).unwrap()
     });
-    assert_eq!(decoded.types[1].tree.self_values(), loaded.types[1].tree.self_values());
+    let totals = |l: &view::Loaded| l.types.iter().map(|t| t.total).collect::<Vec<_>>();
+    assert_eq!(totals(&decoded), totals(loaded));
     println!(
-        "  prost decode+load: {:7.3} s  {:7.1} MB/s  peak heap {:.2}x input  (streaming is {:.1}x faster, {:.1}x less memory)",
+        "  prost decode+load: {:7.3} s  {:7.1} MB/s  peak heap {:.2}x input  (streaming is {:.1}x faster)",
         prost_s,
         size / MB / prost_s,
-        prost_peak as f64 / size,
-        prost_s / stream_s,
-        prost_peak as f64 / stream_peak as f64
+        (prost_peak + bytes.len()) as f64 / size,
+        prost_s / load_s,
     );
     drop(decoded);
 
@@ -161,15 +164,27 @@ fn bench(bytes: Vec<u8>) {
         gz_peak as f64 / size
     );
 
-    let tree = &loaded.types[1].tree;
-    let (fg, fg_s, _, _) = measure(|| flamegraph(tree, view::DEFAULT_MAX_NODES));
-    println!("  first flame graph: {:7.3} s  ({} nodes cut to {} names)", fg_s, nodes, fg.names.len());
-    let (_, all_s, _, _) = measure(|| flamegraph(tree, 0));
-    println!("  uncut flame graph: {:7.3} s  ({} nodes)", all_s, nodes);
+    let (fg, fg_s, fg_peak, _) = measure(|| ws.flamegraph(&[id], &type_id, 0).unwrap());
     println!(
-        "  parse + first flame graph: {:.3} s; trees kept: {:.2}x input",
-        stream_s + fg_s,
-        // The load freed its input, which was counted before it started.
-        (stream_held + bytes.len() as isize) as f64 / size
+        "  first flame graph: {:7.3} s  ({} names; peak {:.2}x input above the load's)",
+        fg_s,
+        fg.names.len(),
+        fg_peak as f64 / size
+    );
+    let (tree, tree_s, tree_peak, _) = measure(|| ws.merge(&[id], &type_id).unwrap());
+    let (whole, whole_s, _, _) = measure(|| flamegraph(&tree, view::DEFAULT_MAX_NODES));
+    assert_eq!(fg, whole);
+    println!(
+        "  via the whole tree: {:6.3} s  ({} nodes; peak {:.2}x input above the load's; {:.1}x the time of the cut merge)",
+        tree_s + whole_s,
+        tree.node_count(),
+        tree_peak as f64 / size,
+        (tree_s + whole_s) / fg_s
+    );
+    println!(
+        "  parse + first flame graph: {:.3} s; kept {:.2}x input, peak {:.2}x",
+        load_s + fg_s,
+        load_held as f64 / size,
+        (load_peak.max(load_held as usize + fg_peak) + bytes.len()) as f64 / size
     );
 }

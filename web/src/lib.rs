@@ -2,7 +2,7 @@
 //! are fed in chunks into an [`Input`], parsed into a [`Workspace`], and
 //! queried for the same JSON the server's query API answers.
 
-use kiln_core::view::{self, TypeTree};
+use kiln_core::view::{self, FileType};
 use serde_json::json;
 use wasm_bindgen::prelude::*;
 
@@ -77,7 +77,7 @@ impl Workspace {
     }
 
     /// Parses a file (the input is consumed and freed). Returns
-    /// `{"id","name","format","types":[{"id","name","sampleType",...,"total","nodes"}]}`.
+    /// `{"id","name","format","types":[{"id","name","sampleType",...,"total","stacks"}]}`.
     pub fn load(&mut self, name: &str, input: Input, on_progress: Option<js_sys::Function>) -> Result<String, JsError> {
         let mut progress = |done: u64, total: u64| {
             if let Some(f) = &on_progress {
@@ -127,7 +127,7 @@ impl Workspace {
     }
 }
 
-fn type_json(t: &TypeTree) -> serde_json::Value {
+fn type_json(t: &FileType) -> serde_json::Value {
     let pt = &t.profile_type;
     json!({
         "id": pt.id(),
@@ -136,8 +136,8 @@ fn type_json(t: &TypeTree) -> serde_json::Value {
         "sampleUnit": pt.sample_unit,
         "periodType": pt.period_type,
         "periodUnit": pt.period_unit,
-        "total": t.tree.total(),
-        "nodes": t.tree.node_count(),
+        "total": t.total,
+        "stacks": t.stacks,
     })
 }
 
@@ -160,7 +160,7 @@ mod tests {
         let (id, ty) = (file.id, file.loaded.types[0].profile_type.id());
         assert_eq!(
             type_json(&file.loaded.types[0]).to_string(),
-            r#"{"id":"process_cpu:cpu:nanoseconds:cpu:nanoseconds","name":"process_cpu","nodes":4,"periodType":"cpu","periodUnit":"nanoseconds","sampleType":"cpu","sampleUnit":"nanoseconds","total":40000000}"#
+            r#"{"id":"process_cpu:cpu:nanoseconds:cpu:nanoseconds","name":"process_cpu","periodType":"cpu","periodUnit":"nanoseconds","sampleType":"cpu","sampleUnit":"nanoseconds","stacks":3,"total":40000000}"#
         );
         let fg = to_json(&ws.flamegraph(&[id], &ty, 0).unwrap()).unwrap();
         assert!(fg.starts_with(r#"{"names":["total","#), "{fg}");

@@ -1,8 +1,8 @@
-//! Samples into per-profile-type [`StackTree`]s, following the server's
-//! ingest rules so that a file viewed offline shows what the server would
-//! store: samples with a negative or no non-zero value are dropped, stacks
-//! deeper than the depth limit keep their root-most frames, long names keep
-//! their tail, and a sample type with no non-zero value has no tree.
+//! The server's ingest rules as the views apply them, so that a file viewed
+//! offline shows what the server would store (samples with a negative or no
+//! non-zero value are dropped, stacks deeper than the depth limit keep their
+//! root-most frames, long names keep their tail), and whole trees of stacks
+//! for the views that need every node.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -11,9 +11,8 @@ use super::load::out_of_memory;
 use crate::FastMap;
 use crate::error::Result;
 
-use super::TypeTree;
+use super::graph::{Part, names_of};
 use crate::pprof::Limits;
-use crate::profile_type::ProfileType;
 use crate::tree::StackTree;
 
 /// The server's limits that shape what is stored (depth, name length).
@@ -26,17 +25,14 @@ pub(super) fn limits() -> Limits {
 const WIDE: u32 = 16;
 const NONE: u32 = u32::MAX;
 
-/// The nodes of every kept sample's stack, with the self values of each
-/// sample type. All types share the nodes, as the server's series of one
-/// profile share its name tree. The first type's values are kept per node;
-/// the others per sample (far fewer than nodes in large profiles) until
-/// [`Self::finish`].
+/// A full [`StackTree`] of some stacks, for the views that need every node
+/// (sandwich, diff, export).
 ///
 /// Children are found through sibling lists, not [`StackTree`]'s child map:
 /// large profiles create most nodes under a node just created, which has no
 /// children to search, and the lists cost 8 bytes a node where the map costs
 /// 20 to 40. Nodes with many children get their children hashed.
-pub struct TreesBuilder {
+pub struct TreeBuilder {
     /// Interns the names (its nodes are unused).
     names: StackTree,
     parents: Vec<u32>,
@@ -47,12 +43,10 @@ pub struct TreesBuilder {
     /// Bit per node: its children are in `wide`.
     wide_bits: Vec<u64>,
     wide: FastMap<u64, u32>,
-    /// Per type after the first: (node, value) of each sample.
-    others: Vec<Vec<(u32, i64)>>,
 }
 
-impl TreesBuilder {
-    pub fn new(types: usize) -> Self {
+impl TreeBuilder {
+    pub fn new() -> Self {
         Self {
             names: StackTree::new(),
             parents: vec![StackTree::ROOT],
@@ -62,13 +56,26 @@ impl TreesBuilder {
             next_sibling: vec![NONE],
             wide_bits: vec![0],
             wide: FastMap::default(),
-            others: vec![Vec::new(); types.saturating_sub(1)],
         }
     }
 
-    /// The id of `name` (see [`StackTree::intern`]).
-    pub fn intern(&mut self, name: &str) -> u32 {
-        self.names.intern(name)
+    /// The tree of `parts` merged.
+    pub fn of(parts: &[Part<'_>]) -> Result<StackTree> {
+        let mut b = Self::new();
+        let (names, maps) = names_of(parts);
+        let ids: Vec<u32> = names.iter().map(|n| b.names.intern(n)).collect();
+        for (part, map) in parts.iter().zip(&maps) {
+            let stacks = part.stacks;
+            for s in 0..stacks.count() {
+                let mut node = StackTree::ROOT;
+                let mut cursor = stacks.cursor(s);
+                while let Some(name) = stacks.next(&mut cursor) {
+                    node = b.child(node, ids[map[name as usize] as usize])?;
+                }
+                b.add(node, stacks.value(s, part.column));
+            }
+        }
+        Ok(b.finish())
     }
 
     /// The child of `parent` called `name` (a name id), created if missing;
@@ -138,64 +145,18 @@ impl TreesBuilder {
         if ok { Ok(()) } else { Err(out_of_memory()) }
     }
 
-    /// Adds the values of one sample ending at `node`. Samples
-    /// [`crate::ingest::is_dropped`] must not get here: their stacks make no
-    /// nodes.
+    /// Adds a stack's value at the node it ends at.
     #[inline]
-    pub fn add(&mut self, node: u32, values: &[i64]) {
+    pub fn add(&mut self, node: u32, value: i64) {
         // Stacks without a frame have no place in a flame graph.
-        if node == StackTree::ROOT {
-            return;
-        }
-        let Some((&first, rest)) = values.split_first() else { return };
-        self.selfs[node as usize] += first;
-        for (column, &v) in self.others.iter_mut().zip(rest) {
-            if v != 0 {
-                column.push((node, v));
-            }
+        if node != StackTree::ROOT {
+            self.selfs[node as usize] += value;
         }
     }
 
-    /// One tree per type with a non-zero value, added to `out` in the order
-    /// of `types` (merged into a tree of the same type already there).
-    pub fn finish(self, types: Vec<ProfileType>, out: &mut Vec<TypeTree>) -> Result<()> {
-        let Self { names, parents, node_names, selfs, first_child, next_sibling, wide_bits, wide, others } = self;
-        drop((first_child, next_sibling, wide_bits, wide));
-        let len = parents.len();
-        // Each other type's tree copies the nodes: fail now, not abort later,
-        // if there is no room for them (16 bytes a node).
-        let copies = others.iter().filter(|c| !c.is_empty()).count();
-        let mut probe: Vec<u8> = Vec::new();
-        probe.try_reserve_exact(len * 16 * copies).map_err(|_| out_of_memory())?;
-        drop(probe);
-        let shape = names.with_nodes(parents, node_names, selfs);
-        let mut trees = Vec::with_capacity(types.len());
-        let others: Vec<Option<StackTree>> = others
-            .into_iter()
-            .map(|column| {
-                if column.is_empty() {
-                    return None;
-                }
-                let mut selfs = vec![0i64; len];
-                for (node, v) in column {
-                    selfs[node as usize] += v;
-                }
-                Some(shape.with_self_values(selfs))
-            })
-            .collect();
-        trees.push((shape.total() != 0).then_some(shape));
-        trees.extend(others);
-        for (tree, profile_type) in trees.into_iter().zip(types) {
-            let Some(tree) = tree else { continue };
-            match out.iter_mut().find(|t| t.profile_type == profile_type) {
-                Some(existing) => {
-                    existing.tree.merge(&tree);
-                    existing.tree.compact();
-                }
-                None => out.push(TypeTree { profile_type, tree }),
-            }
-        }
-        Ok(())
+    pub fn finish(self) -> StackTree {
+        let Self { names, parents, node_names, selfs, .. } = self;
+        names.with_nodes(parents, node_names, selfs)
     }
 }
 
@@ -207,27 +168,23 @@ fn key(parent: u32, name: u32) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tree::tests::pairs;
 
     #[test]
     fn wide_nodes_and_sibling_lists_find_the_same_children() {
-        let mut b = TreesBuilder::new(2);
-        let names: Vec<u32> = (0..100).map(|i| b.intern(&alloc::format!("f{i}"))).collect();
+        let mut b = TreeBuilder::new();
+        let names: Vec<u32> = (0..100).map(|i| b.names.intern(&alloc::format!("f{i}"))).collect();
         // Root gets 100 children (hashed past WIDE); each has one chain.
-        for round in 0..2 {
+        for _ in 0..2 {
             for (i, &n) in names.iter().enumerate() {
                 let top = b.child(StackTree::ROOT, n).unwrap();
                 let leaf = b.child(top, names[(i + 1) % 100]).unwrap();
-                b.add(leaf, &[1, if round == 0 { 0 } else { 5 }]);
+                b.add(leaf, 1);
             }
         }
         assert_eq!(b.parents.len(), 201, "no duplicates");
-        let types = ["a:x:y::", "a:z:y::"].map(|id| ProfileType::parse(id).unwrap()).to_vec();
-        let mut out = Vec::new();
-        b.finish(types, &mut out).unwrap();
-        assert_eq!(out[0].tree.total(), 200);
-        assert_eq!(out[1].tree.total(), 500);
-        assert_eq!(out[0].tree.collapsed()[0], pairs(&[("f0;f1", 2)])[0]);
-        assert_eq!(out[0].tree.node_count(), 200);
+        let tree = b.finish();
+        assert_eq!(tree.total(), 200);
+        assert_eq!(tree.collapsed()[0], (alloc::string::String::from("f0;f1"), 2));
+        assert_eq!(tree.node_count(), 200);
     }
 }

@@ -1,18 +1,20 @@
-//! One file's bytes to its trees: the format sniffed from the content (gzip
+//! One file's bytes to its stacks: the format sniffed from the content (gzip
 //! first), then the format's reader.
 
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use super::build::{TreesBuilder, limits};
+use super::build::limits;
+use super::stacks::{Stacks, StacksBuilder};
 use super::stream;
-use super::{Format, Loaded, TypeTree};
+use super::{Format, Loaded};
 use crate::FastMap;
 use crate::error::{Error, Result};
 use crate::ingest::{is_dropped, profile_type};
 use crate::legacy::offline;
 use crate::pprof::{self, Profile};
+use crate::profile_type::ProfileType;
 use crate::{gzip, jfr};
 
 /// JFR chunks start with this magic.
@@ -38,12 +40,11 @@ pub fn load(bytes: Vec<u8>, progress: &mut dyn FnMut(u64, u64)) -> Result<Loaded
     let total = bytes.len() as u64;
     progress(0, total);
     let format = detect(&bytes);
-    let mut types = Vec::new();
+    let mut loaded = Loaded { format, stacks: Vec::new(), types: Vec::new() };
     match format {
         Format::Pprof => {
-            let (trees, names) = stream::read_pprof(&bytes, progress)?;
-            drop(bytes);
-            trees.finish(names, &mut types)?;
+            let (stacks, types) = stream::read_pprof(bytes, progress)?;
+            loaded.add(stacks, types);
         }
         Format::Jfr => {
             let options = jfr::Options { max_decompressed_size: usize::MAX, ..jfr::Options::default() };
@@ -51,31 +52,34 @@ pub fn load(bytes: Vec<u8>, progress: &mut dyn FnMut(u64, u64)) -> Result<Loaded
             drop(bytes);
             for p in profiles {
                 let metric = p.labels.get("__name__").unwrap_or_default().to_string();
-                profile_trees(&metric, p.profile, &mut types)?;
+                let (stacks, types) = profile_stacks(&metric, p.profile)?;
+                loaded.add(stacks, types);
             }
         }
         Format::Folded => {
             let (metric, profile) = offline::folded(&bytes).map_err(|e| not_a_profile(&format!("folded: {e}")))?;
             drop(bytes);
-            profile_trees(&metric, profile, &mut types)?;
+            let (stacks, types) = profile_stacks(&metric, profile)?;
+            loaded.add(stacks, types);
         }
         Format::Speedscope => {
             let profiles = offline::speedscope(&bytes).map_err(|e| not_a_profile(&e))?;
             drop(bytes);
             for (metric, profile) in profiles {
-                profile_trees(&metric, profile, &mut types)?;
+                let (stacks, types) = profile_stacks(&metric, profile)?;
+                loaded.add(stacks, types);
             }
         }
     }
     progress(total, total);
-    loaded(format, types)
+    checked(loaded)
 }
 
-fn loaded(format: Format, types: Vec<TypeTree>) -> Result<Loaded> {
-    if types.is_empty() {
+fn checked(loaded: Loaded) -> Result<Loaded> {
+    if loaded.types.is_empty() {
         return Err(not_a_profile("no stack with a non-zero value"));
     }
-    Ok(Loaded { format, types })
+    Ok(loaded)
 }
 
 /// The format of (inflated) bytes: JFR by its magic, speedscope by its
@@ -94,51 +98,40 @@ fn detect(bytes: &[u8]) -> Format {
     if text { Format::Folded } else { Format::Pprof }
 }
 
-/// [`load`] of a pprof decoded whole (prost): the same trees, built from a
+/// [`load`] of a pprof decoded whole (prost): the same stacks, read from a
 /// materialized profile, for comparisons.
 pub fn load_decoded_pprof(profile: Profile) -> Result<Loaded> {
     let metric = offline::pprof_metric(&profile);
-    let mut types = Vec::new();
-    profile_trees(&metric, profile, &mut types)?;
-    loaded(Format::Pprof, types)
+    let mut loaded = Loaded { format: Format::Pprof, stacks: Vec::new(), types: Vec::new() };
+    let (stacks, types) = profile_stacks(&metric, profile)?;
+    loaded.add(stacks, types);
+    checked(loaded)
 }
 
-/// A decoded profile's trees, checked and named as the server's ingest does.
-pub(super) fn profile_trees(metric: &str, mut p: Profile, out: &mut Vec<TypeTree>) -> Result<()> {
+/// A decoded profile's stacks, checked and named as the server's ingest does.
+fn profile_stacks(metric: &str, mut p: Profile) -> Result<(Stacks, Vec<ProfileType>)> {
     let limits = limits();
     pprof::validate(&p, &limits).map_err(|e| malformed(&e.to_string()))?;
     pprof::truncate_symbols(&mut p, limits.max_symbol_len);
     let types = (0..p.sample_type.len()).map(|column| profile_type(metric, &p, column)).collect();
-    let mut b = TreesBuilder::new(p.sample_type.len());
+    let mut b = StacksBuilder::new(p.sample_type.len(), p.location.iter().map(|l| l.id));
     let name = |i: i64| p.string_table.get(i as usize).map_or("", String::as_str);
     let functions: FastMap<u64, u32> = p.function.iter().map(|f| (f.id, b.intern(name(f.name)))).collect();
-    // Per location id, its frames' name ids, root-most (last line) first.
-    let locations: FastMap<u64, Vec<u32>> = p
-        .location
-        .iter()
-        .map(|l| {
-            let frames = if l.line.is_empty() {
-                alloc::vec![b.intern(&address_name(l.address))]
-            } else {
-                l.line.iter().rev().filter_map(|line| functions.get(&line.function_id).copied()).collect()
-            };
-            (l.id, frames)
-        })
-        .collect();
+    for l in &p.location {
+        let unsymbolized = l.line.is_empty().then(|| b.intern(&address_name(l.address)));
+        let named: Vec<u32> =
+            l.line.iter().rev().filter_map(|line| functions.get(&line.function_id).copied()).collect();
+        b.location(unsymbolized.into_iter().chain(named));
+    }
+    b.reserve(p.sample.len())?;
     for sample in p.sample.iter().filter(|s| !is_dropped(&s.value)) {
         let ids = &sample.location_id;
-        let skip = ids.len().saturating_sub(limits.max_stack_depth);
-        let mut node = crate::tree::StackTree::ROOT;
-        for id in ids[skip..].iter().rev() {
-            let frames =
-                locations.get(id).ok_or_else(|| malformed(&format!("sample references unknown location id {id}")))?;
-            for &name in frames {
-                node = b.child(node, name)?;
-            }
+        let ids = &ids[ids.len().saturating_sub(limits.max_stack_depth)..];
+        if b.check(ids)? {
+            b.push_ids(0, ids, sample.value.iter().copied())?;
         }
-        b.add(node, &sample.value);
     }
-    b.finish(types, out)
+    Ok((b.finish(Vec::new())?, types))
 }
 
 /// The frame of a location without line information (unsymbolized code):

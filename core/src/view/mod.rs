@@ -1,21 +1,22 @@
-//! The in-browser views: profile files parsed straight into function-name
-//! trees (one per profile type), merged on demand and answered in the shapes
-//! of the server's query API, so the offline viewer and the server's UI draw
-//! the same JSON.
+//! The in-browser views: profile files parsed into their stacks (see
+//! [`stacks`]), merged on demand and answered in the shapes of the server's
+//! query API, so the offline viewer and the server's UI draw the same JSON.
 //!
-//! A file is parsed once: its bytes are released and only its trees stay.
+//! A file is parsed once. A pprof keeps its bytes, which hold its stacks as
+//! compactly as anything built from them; other formats are converted.
 //! Profile type ids are the ones the server would give the same file on
 //! `/ingest` with default parameters (see [`crate::legacy::offline`]).
 
 mod build;
 mod export;
+mod graph;
 mod load;
+mod stacks;
 mod stream;
 #[cfg(test)]
 mod tests;
 mod top;
 
-use alloc::borrow::Cow;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -26,6 +27,9 @@ use crate::error::{Error, Result};
 use crate::flamegraph::{flamegraph, flamegraph_diff};
 use crate::profile_type::ProfileType;
 use crate::tree::StackTree;
+use build::TreeBuilder;
+use graph::{Part, truncated_tree};
+pub use stacks::Stacks;
 
 pub use load::{load, load_decoded_pprof};
 pub use top::TopRow;
@@ -54,19 +58,64 @@ impl Format {
     }
 }
 
-/// The merged stacks of one profile type of a file.
+/// A profile type of a file, and where its values are.
 #[derive(Clone, Debug)]
-pub struct TypeTree {
+pub struct FileType {
     pub profile_type: ProfileType,
-    pub tree: StackTree,
+    /// (index in [`Loaded::stacks`], column) of each set holding the type.
+    parts: Vec<(usize, usize)>,
+    /// The sum of its values.
+    pub total: i64,
+    /// How many stacks carry it.
+    pub stacks: usize,
 }
 
 /// What a file holds once parsed.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Loaded {
     pub format: Format,
+    /// One set per profile in the file (JFR recordings hold several).
+    pub stacks: Vec<Stacks>,
     /// In the order the file declares them.
-    pub types: Vec<TypeTree>,
+    pub types: Vec<FileType>,
+}
+
+impl Loaded {
+    /// Adds a set of stacks and the profile types of its columns; a type
+    /// with no non-zero value is left out, one seen before is merged.
+    fn add(&mut self, stacks: Stacks, types: Vec<ProfileType>) {
+        let set = self.stacks.len();
+        for (column, profile_type) in types.into_iter().enumerate() {
+            let total = stacks.total(column);
+            if total == 0 {
+                continue;
+            }
+            let ty = match self.types.iter_mut().position(|t| t.profile_type == profile_type) {
+                Some(i) => &mut self.types[i],
+                None => {
+                    self.types.push(FileType { profile_type, parts: Vec::new(), total: 0, stacks: 0 });
+                    self.types.last_mut().expect("just pushed")
+                }
+            };
+            ty.parts.push((set, column));
+            ty.total += total;
+            ty.stacks += stacks.count();
+        }
+        self.stacks.push(stacks);
+    }
+
+    fn parts<'a>(&'a self, type_id: &str, out: &mut Vec<Part<'a>>) {
+        for t in self.types.iter().filter(|t| t.profile_type.id() == type_id) {
+            out.extend(t.parts.iter().map(|&(set, column)| Part { stacks: &self.stacks[set], column }));
+        }
+    }
+
+    /// The whole tree of one type (empty when the file has no such type).
+    pub fn tree(&self, type_id: &str) -> Result<StackTree> {
+        let mut parts = Vec::new();
+        self.parts(type_id, &mut parts);
+        TreeBuilder::of(&parts)
+    }
 }
 
 /// A loaded file.
@@ -109,35 +158,32 @@ impl Workspace {
         &self.files
     }
 
-    /// The merge of profile type `type_id` of the files `ids` (files without
-    /// that type add nothing). Borrowed when only one file has it.
-    pub fn merge(&self, ids: &[u32], type_id: &str) -> Result<Cow<'_, StackTree>> {
-        let mut trees = Vec::new();
+    /// Profile type `type_id` of the files `ids` (files without that type
+    /// add nothing).
+    fn parts(&self, ids: &[u32], type_id: &str) -> Result<Vec<Part<'_>>> {
+        let mut parts = Vec::new();
         for &id in ids {
             let file = self.files.iter().find(|f| f.id == id).ok_or_else(|| Error::invalid(format!("no file {id}")))?;
-            trees.extend(file.loaded.types.iter().filter(|t| t.profile_type.id() == type_id).map(|t| &t.tree));
+            file.loaded.parts(type_id, &mut parts);
         }
-        Ok(match trees.as_slice() {
-            [] => Cow::Owned(StackTree::new()),
-            [one] => Cow::Borrowed(*one),
-            [first, rest @ ..] => {
-                let mut merged = (*first).clone();
-                for t in rest {
-                    merged.merge(t);
-                }
-                Cow::Owned(merged)
-            }
-        })
+        Ok(parts)
+    }
+
+    /// The whole tree of the merge of profile type `type_id` of the files
+    /// `ids`.
+    pub fn merge(&self, ids: &[u32], type_id: &str) -> Result<StackTree> {
+        TreeBuilder::of(&self.parts(ids, type_id)?)
     }
 
     /// The flame graph of the merge, as SelectMergeStacktraces answers it.
+    /// Only the nodes it keeps are merged.
     pub fn flamegraph(&self, ids: &[u32], type_id: &str, max_nodes: usize) -> Result<FlameGraph> {
-        Ok(flamegraph(&*self.merge(ids, type_id)?, nodes(max_nodes)))
+        Ok(flamegraph(&truncated_tree(&self.parts(ids, type_id)?, nodes(max_nodes))?, 0))
     }
 
     /// Functions of the merge by self value, at most `limit` (0 = all).
     pub fn top(&self, ids: &[u32], type_id: &str, limit: usize) -> Result<Vec<TopRow>> {
-        Ok(top::top(&*self.merge(ids, type_id)?, limit))
+        top::top(&self.parts(ids, type_id)?, limit)
     }
 
     /// The callers (inverted, `name` at the top) and callees flame graphs of
@@ -156,13 +202,13 @@ impl Workspace {
 
     /// The diff flame graph of two merges, as the server's Diff answers it.
     pub fn diff(&self, left: &[u32], right: &[u32], type_id: &str, max_nodes: usize) -> Result<FlameGraphDiff> {
-        Ok(flamegraph_diff(&*self.merge(left, type_id)?, &*self.merge(right, type_id)?, nodes(max_nodes)))
+        Ok(flamegraph_diff(&self.merge(left, type_id)?, &self.merge(right, type_id)?, nodes(max_nodes)))
     }
 
     /// The merge as a gzipped pprof of the one sample type.
     pub fn export_pprof(&self, ids: &[u32], type_id: &str) -> Result<Vec<u8>> {
         let profile_type = ProfileType::parse(type_id)?;
-        Ok(export::gzipped_pprof(&*self.merge(ids, type_id)?, &profile_type))
+        Ok(export::gzipped_pprof(&self.merge(ids, type_id)?, &profile_type))
     }
 }
 

@@ -18,15 +18,15 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::build::{TreesBuilder, limits};
+use super::build::limits;
 use super::load::{address_name, malformed, not_a_profile};
+use super::stacks::{Stacks, StacksBuilder};
 use crate::FastMap;
 use crate::error::{Error, Result};
 use crate::ingest::is_dropped;
 use crate::legacy::offline;
 use crate::pprof::{Profile, ValueType};
 use crate::profile_type::ProfileType;
-use crate::tree::StackTree;
 
 /// Bytes of samples between two progress reports.
 const PROGRESS_STEP: usize = 1 << 20;
@@ -165,6 +165,8 @@ struct Symbols<'a> {
     checks: Vec<(i64, &'static str)>,
     /// Bytes of the sample fields, for progress.
     sample_bytes: usize,
+    /// Sample fields, to reserve room for the stacks at once.
+    samples: usize,
 }
 
 fn first_pass(buf: &[u8]) -> Result<Symbols<'_>> {
@@ -178,12 +180,16 @@ fn first_pass(buf: &[u8]) -> Result<Symbols<'_>> {
         lines: Vec::new(),
         checks: Vec::new(),
         sample_bytes: 0,
+        samples: 0,
     };
     let mut fields = Fields::new(buf);
     while let Some((field, v)) = fields.next()? {
         match field {
             1 => s.sample_types.push(value_type(bytes(&v)?)?),
-            2 => s.sample_bytes += bytes(&v)?.len(),
+            2 => {
+                s.sample_bytes += bytes(&v)?.len();
+                s.samples += 1;
+            }
             3 => {
                 let mut f = Fields::new(bytes(&v)?);
                 while let Some((field, v)) = f.next()? {
@@ -246,22 +252,38 @@ fn first_pass(buf: &[u8]) -> Result<Symbols<'_>> {
     Ok(s)
 }
 
-/// Reads a pprof from its bytes into the shared tree shape of its sample
-/// types (see [`TreesBuilder::finish`]), after the caller frees the bytes.
+/// Reads a pprof from its bytes into [`Stacks`] that keep the bytes: each
+/// kept sample's packed location ids are referenced where they are.
 /// `progress(done, total)` reports bytes of samples read.
-pub fn read_pprof(buf: &[u8], progress: &mut dyn FnMut(u64, u64)) -> Result<(TreesBuilder, Vec<ProfileType>)> {
+pub fn read_pprof(buf: Vec<u8>, progress: &mut dyn FnMut(u64, u64)) -> Result<(Stacks, Vec<ProfileType>)> {
+    let (builder, types) = read_samples(&buf, progress)?;
+    Ok((builder.finish(buf)?, types))
+}
+
+fn read_samples(buf: &[u8], progress: &mut dyn FnMut(u64, u64)) -> Result<(StacksBuilder, Vec<ProfileType>)> {
     let symbols = first_pass(buf)?;
     let limits = limits();
     validate(&symbols)?;
-    let Symbols { strings, sample_types, period_type, functions, locations, addresses, lines, sample_bytes, .. } =
-        symbols;
+    let Symbols {
+        strings,
+        sample_types,
+        period_type,
+        functions,
+        locations,
+        addresses,
+        lines,
+        sample_bytes,
+        samples,
+        ..
+    } = symbols;
     let types = profile_types(&strings, &sample_types, period_type);
     let columns = sample_types.len();
     drop(sample_types);
 
-    let mut b = TreesBuilder::new(columns);
+    let mut b = StacksBuilder::new(columns, locations.iter().map(|l| l.0));
+    b.reserve(samples)?;
     let mut names: FastMap<i64, u32> = FastMap::default();
-    let mut name_of = |b: &mut TreesBuilder, i: i64| -> u32 {
+    let mut name_of = |b: &mut StacksBuilder, i: i64| -> u32 {
         *names.entry(i).or_insert_with(|| {
             b.intern(truncated(strings.get(i as usize).copied().unwrap_or(""), limits.max_symbol_len))
         })
@@ -269,19 +291,12 @@ pub fn read_pprof(buf: &[u8], progress: &mut dyn FnMut(u64, u64)) -> Result<(Tre
     // Names interned in file order; the last of equal function ids wins.
     let function_names: FastMap<u64, u32> = functions.iter().map(|&(id, name)| (id, name_of(&mut b, name))).collect();
     drop(functions);
-    // Frame names per location, root-most first, in one flat array.
-    let mut frames: Vec<u32> = Vec::new();
-    let mut spans: Vec<(u32, u32)> = Vec::with_capacity(locations.len());
     for (&(_, from, to), &address) in locations.iter().zip(&addresses) {
-        let start = frames.len() as u32;
-        if from == to {
-            frames.push(b.intern(&address_name(address)));
-        }
         let functions = &lines[from as usize..to as usize];
-        frames.extend(functions.iter().rev().filter_map(|f| function_names.get(f).copied()));
-        spans.push((start, frames.len() as u32));
+        let unsymbolized = (from == to).then(|| b.intern(&address_name(address)));
+        let named: Vec<u32> = functions.iter().rev().filter_map(|f| function_names.get(f).copied()).collect();
+        b.location(unsymbolized.into_iter().chain(named));
     }
-    let index = LocationIndex::new(&locations);
     drop((locations, addresses, lines));
 
     let total = sample_bytes as u64;
@@ -290,10 +305,6 @@ pub fn read_pprof(buf: &[u8], progress: &mut dyn FnMut(u64, u64)) -> Result<(Tre
     let mut locs: Vec<u64> = Vec::new();
     let mut values: Vec<u64> = Vec::new();
     let mut signed: Vec<i64> = Vec::new();
-    // The previous stack: location indexes root-most first, and the node
-    // each one ends at.
-    let mut prev_locs: Vec<u32> = Vec::new();
-    let mut prev_nodes: Vec<u32> = Vec::new();
     let mut fields = Fields::new(buf);
     while let Some((field, v)) = fields.next()? {
         if field != 2 {
@@ -307,10 +318,19 @@ pub fn read_pprof(buf: &[u8], progress: &mut dyn FnMut(u64, u64)) -> Result<(Tre
         }
         locs.clear();
         values.clear();
+        // The one packed run of location ids, when the sample has just that.
+        let mut packed: Option<&[u8]> = None;
+        let mut runs = 0;
         let mut f = Fields::new(sample);
         while let Some((field, v)) = f.next()? {
             match field {
-                1 => repeated(&v, &mut locs)?,
+                1 => {
+                    runs += 1;
+                    if let Value::Bytes(run) = v {
+                        packed = Some(run);
+                    }
+                    repeated(&v, &mut locs)?
+                }
                 2 => repeated(&v, &mut values)?,
                 3 => check_label(bytes(&v)?, strings.len())?,
                 _ => {}
@@ -324,33 +344,46 @@ pub fn read_pprof(buf: &[u8], progress: &mut dyn FnMut(u64, u64)) -> Result<(Tre
         if is_dropped(&signed) {
             continue;
         }
+        // Deep stacks keep their root-most frames: the leaf-most ids go.
         let skip = locs.len().saturating_sub(limits.max_stack_depth);
-        let stack = &locs[skip..];
-        // Reuse the previous stack's nodes while the locations agree.
-        let mut depth = 0;
-        while depth < stack.len() && depth < prev_locs.len() {
-            let loc = index.get(stack[stack.len() - 1 - depth])?;
-            if loc != prev_locs[depth] {
-                break;
-            }
-            depth += 1;
+        if !b.check(&locs[skip..])? {
+            continue;
         }
-        prev_locs.truncate(depth);
-        prev_nodes.truncate(depth);
-        let mut node = prev_nodes.last().copied().unwrap_or(StackTree::ROOT);
-        for &id in stack[..stack.len() - depth].iter().rev() {
-            let loc = index.get(id)?;
-            let (start, end) = spans[loc as usize];
-            for &name in &frames[start as usize..end as usize] {
-                node = b.child(node, name)?;
+        match packed {
+            Some(run) if runs == 1 => {
+                let start = run.as_ptr() as usize - buf.as_ptr() as usize;
+                let skipped = varints_len(run, skip);
+                b.push_range(offsets(start + skipped, start + run.len())?, signed.iter().copied())?;
             }
-            prev_locs.push(loc);
-            prev_nodes.push(node);
+            _ => b.push_ids(buf.len(), &locs[skip..], signed.iter().copied())?,
         }
-        b.add(node, &signed);
     }
     progress(total, total);
     Ok((b, types))
+}
+
+/// Bytes taken by the first `n` varints of `run`.
+fn varints_len(run: &[u8], n: usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    let mut seen = 0;
+    for (i, &byte) in run.iter().enumerate() {
+        if byte < 0x80 {
+            seen += 1;
+            if seen == n {
+                return i + 1;
+            }
+        }
+    }
+    run.len()
+}
+
+fn offsets(start: usize, end: usize) -> Result<(u32, u32)> {
+    match (u32::try_from(start), u32::try_from(end)) {
+        (Ok(s), Ok(e)) => Ok((s, e)),
+        _ => Err(super::load::out_of_memory()),
+    }
 }
 
 /// The checks of [`crate::pprof::validate`] that need no sample.
@@ -422,37 +455,4 @@ fn truncated(s: &str, max: usize) -> &str {
         cut += 1;
     }
     &s[cut..]
-}
-
-/// Location id → index: by position when ids are dense (the usual 1..=n),
-/// else hashed. The last of equal ids wins, as in the server.
-enum LocationIndex {
-    Dense(Vec<u32>),
-    Sparse(FastMap<u64, u32>),
-}
-
-const UNSET: u32 = u32::MAX;
-
-impl LocationIndex {
-    fn new(locations: &[(u64, u32, u32)]) -> Self {
-        let max = locations.iter().map(|l| l.0).max().unwrap_or(0);
-        if max <= (locations.len() as u64) * 2 + 16 {
-            let mut dense = vec![UNSET; max as usize + 1];
-            for (i, l) in locations.iter().enumerate() {
-                dense[l.0 as usize] = i as u32;
-            }
-            LocationIndex::Dense(dense)
-        } else {
-            LocationIndex::Sparse(locations.iter().enumerate().map(|(i, l)| (l.0, i as u32)).collect())
-        }
-    }
-
-    #[inline]
-    fn get(&self, id: u64) -> Result<u32> {
-        let found = match self {
-            LocationIndex::Dense(v) => v.get(id as usize).copied().filter(|&i| i != UNSET),
-            LocationIndex::Sparse(m) => m.get(&id).copied(),
-        };
-        found.ok_or_else(|| malformed(&format!("sample references unknown location id {id}")))
-    }
 }

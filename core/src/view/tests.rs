@@ -36,8 +36,9 @@ fn type_ids(loaded: &Loaded) -> Vec<String> {
     loaded.types.iter().map(|t| t.profile_type.id()).collect()
 }
 
-fn tree_of<'a>(loaded: &'a Loaded, id: &str) -> &'a StackTree {
-    &loaded.types.iter().find(|t| t.profile_type.id() == id).unwrap().tree
+fn tree_of(loaded: &Loaded, id: &str) -> StackTree {
+    assert!(loaded.types.iter().any(|t| t.profile_type.id() == id), "no type {id}");
+    loaded.tree(id).unwrap()
 }
 
 #[test]
@@ -332,11 +333,12 @@ fn streaming_reader_matches_the_decoded_profile() {
         match (decoded, streamed) {
             (Ok(d), Ok(s)) => {
                 assert_eq!(type_ids(&d), type_ids(&s), "{path}");
-                for (d, s) in d.types.iter().zip(&s.types) {
-                    assert_eq!(d.tree.parents(), s.tree.parents(), "{path}");
-                    assert_eq!(d.tree.names(), s.tree.names(), "{path}");
-                    assert_eq!(d.tree.node_name_ids(), s.tree.node_name_ids(), "{path}");
-                    assert_eq!(d.tree.self_values(), s.tree.self_values(), "{path}");
+                for id in type_ids(&d) {
+                    let (d, s) = (tree_of(&d, &id), tree_of(&s, &id));
+                    assert_eq!(d.parents(), s.parents(), "{path}");
+                    assert_eq!(d.names(), s.names(), "{path}");
+                    assert_eq!(d.node_name_ids(), s.node_name_ids(), "{path}");
+                    assert_eq!(d.self_values(), s.self_values(), "{path}");
                 }
                 compared += 1;
             }
@@ -347,6 +349,51 @@ fn streaming_reader_matches_the_decoded_profile() {
         }
     }
     assert!(compared > 50, "{compared}");
+}
+
+/// Stacks deeper than the limit keep their root-most frames, whether the
+/// file packs location ids (referenced in place, the leaf-most skipped) or
+/// writes one field per id (copied).
+#[test]
+fn deep_and_unpacked_stacks_read_as_decoded() {
+    let mut p = sample_profile();
+    let depth = super::build::limits().max_stack_depth + 5;
+    // Leaf-first: the five leaf-most frames are `b`, the rest cycle a, main.
+    let ids: Vec<u64> = (0..depth).map(|i| if i < 5 { 3 } else { 1 + (i % 2) as u64 }).collect();
+    p.sample.push(crate::pprof::Sample { location_id: ids, value: vec![1, 10], label: vec![] });
+    let expected = load_decoded_pprof(p.clone()).unwrap();
+    // The same samples with every location id in a field of its own.
+    let mut unpacked = Profile { sample: vec![], ..p.clone() }.encode_to_vec();
+    for sample in &p.sample {
+        let mut inner = Vec::new();
+        for &id in &sample.location_id {
+            prost::encoding::encode_varint(1 << 3, &mut inner);
+            prost::encoding::encode_varint(id, &mut inner);
+        }
+        let values: Vec<u8> = sample
+            .value
+            .iter()
+            .flat_map(|&v| {
+                let mut b = Vec::new();
+                prost::encoding::encode_varint(v as u64, &mut b);
+                b
+            })
+            .collect();
+        prost::encoding::encode_varint(2 << 3 | 2, &mut inner);
+        prost::encoding::encode_varint(values.len() as u64, &mut inner);
+        inner.extend(values);
+        prost::encoding::encode_varint(2 << 3 | 2, &mut unpacked);
+        prost::encoding::encode_varint(inner.len() as u64, &mut unpacked);
+        unpacked.extend(inner);
+    }
+    for bytes in [p.encode_to_vec(), unpacked] {
+        let loaded = load_bytes(&bytes).unwrap();
+        for id in [SAMPLES, CPU] {
+            assert_eq!(tree_of(&loaded, id).collapsed(), tree_of(&expected, id).collapsed(), "{id}");
+        }
+        let deepest = tree_of(&loaded, CPU).collapsed().into_iter().map(|(s, _)| s.split(';').count()).max();
+        assert_eq!(deepest, Some(depth - 5));
+    }
 }
 
 #[test]
@@ -365,5 +412,6 @@ fn streaming_reader_errors() {
     let mut p = sample_profile();
     p.string_table[6] = "x".repeat(70_000);
     let loaded = load_bytes(&p.encode_to_vec()).unwrap();
-    assert!(loaded.types[0].tree.names().iter().all(|n| n.len() <= 65_535), "long names keep their tail");
+    let tree = tree_of(&loaded, &loaded.types[0].profile_type.id());
+    assert!(tree.names().iter().all(|n| n.len() <= 65_535), "long names keep their tail");
 }

@@ -1,10 +1,12 @@
-//! Per-function views of a merged tree: the top-functions table and the
-//! sandwich (callers and callees of one function).
+//! Per-function views: the top-functions table (from the stacks) and the
+//! sandwich (callers and callees of one function, from a merged tree).
 
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
+use super::graph::{Part, names_of};
+use crate::error::Result;
 use crate::tree::StackTree;
 
 /// One function of the top table.
@@ -19,53 +21,50 @@ pub struct TopRow {
 }
 
 /// Functions by self value (largest first, then by name), at most `limit`
-/// (0 = all).
-pub fn top(tree: &StackTree, limit: usize) -> Vec<TopRow> {
-    let names = tree.names().len();
-    let mut selfs = vec![0i64; names];
-    let mut totals = vec![0i64; names];
-    let node_totals = tree.totals();
-    let parents = tree.parents();
-    // A node whose name occurs among its ancestors is already counted there.
-    let recursive = recursive_nodes(tree);
-    for node in 1..parents.len() {
-        let name = tree.name_id_of(node as u32) as usize;
-        selfs[name] += tree.self_of(node as u32);
-        if !recursive[node] {
-            totals[name] += node_totals[node];
+/// (0 = all). One pass over the stacks: no tree is needed.
+pub fn top(parts: &[Part<'_>], limit: usize) -> Result<Vec<TopRow>> {
+    let (names, maps) = names_of(parts);
+    let mut selfs = vec![0i64; names.len()];
+    let mut totals = vec![0i64; names.len()];
+    // The last stack that counted each name: a recursive function counts
+    // once per stack.
+    let mut counted = vec![u32::MAX; names.len()];
+    let mut stack_id = 0u32;
+    for (part, map) in parts.iter().zip(&maps) {
+        let stacks = part.stacks;
+        for s in 0..stacks.count() {
+            let value = stacks.value(s, part.column);
+            let mut leaf = None;
+            let mut cursor = stacks.cursor(s);
+            while let Some(local) = stacks.next(&mut cursor) {
+                let name = map[local as usize] as usize;
+                if counted[name] != stack_id {
+                    counted[name] = stack_id;
+                    totals[name] += value;
+                }
+                leaf = Some(name);
+            }
+            if let Some(leaf) = leaf {
+                selfs[leaf] += value;
+            }
+            stack_id = stack_id.wrapping_add(1);
+            if stack_id == u32::MAX {
+                counted.fill(u32::MAX);
+                stack_id = 0;
+            }
         }
     }
-    let mut rows: Vec<TopRow> = (0..names)
-        .filter(|&n| totals[n] != 0 || selfs[n] != 0)
-        .map(|n| TopRow { name: tree.name(n as u32).into(), self_value: selfs[n], total: totals[n] })
+    let mut rows: Vec<TopRow> = names
+        .into_iter()
+        .enumerate()
+        .filter(|&(n, _)| totals[n] != 0 || selfs[n] != 0)
+        .map(|(n, name)| TopRow { name, self_value: selfs[n], total: totals[n] })
         .collect();
     rows.sort_unstable_by(|a, b| b.self_value.cmp(&a.self_value).then(b.total.cmp(&a.total)).then(a.name.cmp(&b.name)));
     if limit != 0 {
         rows.truncate(limit);
     }
-    rows
-}
-
-/// Per node id, whether an ancestor has the same name. One depth-first walk
-/// keeping, per name, how many nodes of the current path carry it.
-fn recursive_nodes(tree: &StackTree) -> Vec<bool> {
-    let children = tree.child_index();
-    let mut on_path = vec![0u32; tree.names().len()];
-    let mut out = vec![false; tree.node_count() + 1];
-    // (node, entering): a node is pushed again to be left after its subtree.
-    let mut stack: Vec<(u32, bool)> = children.children(StackTree::ROOT).iter().map(|&c| (c, true)).collect();
-    while let Some((node, entering)) = stack.pop() {
-        let name = tree.name_id_of(node) as usize;
-        if !entering {
-            on_path[name] -= 1;
-            continue;
-        }
-        out[node as usize] = on_path[name] > 0;
-        on_path[name] += 1;
-        stack.push((node, false));
-        stack.extend(children.children(node).iter().map(|&c| (c, true)));
-    }
-    out
+    Ok(rows)
 }
 
 /// The sandwich of function `name`: `(callers, callees)`.
