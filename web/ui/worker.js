@@ -76,13 +76,10 @@ async function load(id, file) {
     last = now;
     self.postMessage({ id, progress: { phase, done: d, total: t } });
   };
-  const reader = file.stream().getReader();
   try {
-    for (;;) {
-      const { done: end, value } = await reader.read();
-      if (end) break;
-      input.push(value);
-      done += value.byteLength;
+    for await (const chunk of chunks(file)) {
+      input.push(chunk);
+      done += chunk.byteLength;
       report("read", done, total);
     }
   } catch (err) {
@@ -92,4 +89,30 @@ async function load(id, file) {
   report("parse", 0, total);
   // Workspace.load consumes the Input.
   return workspace.load(file.name, input, (d, t) => report("parse", d, t));
+}
+
+// Chunks of a file through one reused buffer where the browser can (a BYOB
+// reader): a chunk a time would otherwise be allocated and only freed by a
+// later garbage collection, about the file's size again at the peak.
+async function* chunks(file) {
+  const CHUNK = 1 << 20;
+  let reader;
+  try {
+    reader = file.stream().getReader({ mode: "byob" });
+  } catch {
+    reader = null;
+  }
+  if (!reader) {
+    for (let at = 0; at < file.size; at += CHUNK) {
+      yield new Uint8Array(await file.slice(at, at + CHUNK).arrayBuffer());
+    }
+    return;
+  }
+  let buffer = new ArrayBuffer(CHUNK);
+  for (;;) {
+    const { done, value } = await reader.read(new Uint8Array(buffer));
+    if (done) return;
+    yield value;
+    buffer = value.buffer;
+  }
 }
