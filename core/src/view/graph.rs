@@ -65,16 +65,30 @@ impl<'a> Names<'a> {
 /// each kept node's other children summed into one child named `other`:
 /// `flamegraph(&tree, 0)` of it is `flamegraph(&merged, max_nodes)`.
 pub fn truncated_tree(parts: &[Part<'_>], max_nodes: usize) -> Result<StackTree> {
-    let names = Names::new(parts);
-    let mut m = Members::new(parts, &names)?;
+    let [tree, _] = cut_trees([parts, &[]], max_nodes)?;
+    Ok(tree)
+}
+
+/// [`truncated_tree`] of two merges at once, cut as a diff flame graph cuts
+/// them (by the larger of a node's two totals): `flamegraph_diff(&l, &r, 0)`
+/// of them is `flamegraph_diff(&left, &right, max_nodes)`.
+pub fn truncated_trees(left: &[Part<'_>], right: &[Part<'_>], max_nodes: usize) -> Result<[StackTree; 2]> {
+    cut_trees([left, right], max_nodes)
+}
+
+fn cut_trees(sides: [&[Part<'_>]; 2], max_nodes: usize) -> Result<[StackTree; 2]> {
+    let parts: Vec<Part<'_>> = sides.iter().flat_map(|s| s.iter().copied()).collect();
+    let names = Names::new(&parts);
+    let mut m = Members::new(&parts, sides[0].len(), &names)?;
     let other = names.names.iter().position(|&n| n == OTHER).map(|i| i as u32);
 
-    // The kept nodes, as [`StackTree::with_nodes`] takes them.
-    let mut tree = StackTree::new();
+    // The kept nodes, as [`StackTree::with_nodes`] takes them (self values
+    // per side).
+    let mut shape = StackTree::new();
     let mut tree_names = vec![UNSET; names.names.len()];
-    let (mut parents, mut node_names, mut selfs) = (vec![StackTree::ROOT], vec![u32::MAX], vec![0i64]);
-    // Per kept node: its total, and the totals of its kept children.
-    let (mut totals, mut kept) = (vec![0i64], vec![0i64]);
+    let (mut parents, mut node_names, mut selfs) = (vec![StackTree::ROOT], vec![u32::MAX], vec![[0i64; 2]]);
+    // Per kept node: its totals, and the totals of its kept children.
+    let (mut totals, mut kept) = (vec![[0i64; 2]], vec![[0i64; 2]]);
 
     let mut pending = Vec::new();
     let mut heap = BinaryHeap::new();
@@ -83,24 +97,24 @@ pub fn truncated_tree(parts: &[Part<'_>], max_nodes: usize) -> Result<StackTree>
     // The root: stacks that end there have no frame and count for nothing.
     m.expand(0, m.len(), &mut children);
     for c in children.drain(..) {
-        totals[0] += c.total;
-        if floor.admits(c.total) {
-            heap.push((c.total, Reverse(pending.len() as u32)));
+        add(&mut totals[0], c.total);
+        if floor.admits(c.larger()) {
+            heap.push((c.larger(), Reverse(pending.len() as u32)));
             pending.push(Node { child: c, parent: StackTree::ROOT });
         }
     }
     let (mut merged, mut cut) = (0usize, i64::MIN);
-    while let Some(&(total, Reverse(index))) = heap.peek() {
-        if merged >= max_nodes && total < cut {
+    while let Some(&(larger, Reverse(index))) = heap.peek() {
+        if merged >= max_nodes && larger < cut {
             break;
         }
         heap.pop();
         merged += 1;
         if merged == max_nodes {
-            cut = total;
+            cut = larger;
         }
         let Node { child, parent } = pending[index as usize];
-        let self_value = m.expand(child.start, child.end, &mut children);
+        let self_values = m.expand(child.start, child.end, &mut children);
         // A frame called `other` goes with the cut ones, as in the flame
         // graph; it and its subtree still count toward the cut.
         let node = if parent == HIDDEN || Some(child.name) == other {
@@ -108,35 +122,44 @@ pub fn truncated_tree(parts: &[Part<'_>], max_nodes: usize) -> Result<StackTree>
         } else {
             let slot = &mut tree_names[child.name as usize];
             if *slot == UNSET {
-                *slot = tree.intern(names.names[child.name as usize]);
+                *slot = shape.intern(names.names[child.name as usize]);
             }
-            kept[parent as usize] += total;
+            add(&mut kept[parent as usize], child.total);
             parents.push(parent);
             node_names.push(*slot);
-            selfs.push(self_value);
-            totals.push(total);
-            kept.push(0);
+            selfs.push(self_values);
+            totals.push(child.total);
+            kept.push([0; 2]);
             parents.len() as u32 - 1
         };
         for c in children.drain(..) {
-            if floor.admits(c.total) {
-                heap.push((c.total, Reverse(pending.len() as u32)));
+            if floor.admits(c.larger()) {
+                heap.push((c.larger(), Reverse(pending.len() as u32)));
                 pending.push(Node { child: c, parent: node });
             }
         }
     }
     drop((m, pending, heap, floor));
 
-    let other = tree.intern(OTHER);
-    for node in 0..totals.len() {
-        let cut = totals[node] - selfs[node] - kept[node];
-        if cut != 0 {
-            parents.push(node as u32);
-            node_names.push(other);
-            selfs.push(cut);
+    let other = shape.intern(OTHER);
+    Ok([0, 1].map(|side| {
+        let (mut parents, mut node_names) = (parents.clone(), node_names.clone());
+        let mut side_selfs: Vec<i64> = selfs.iter().map(|s| s[side]).collect();
+        for node in 0..totals.len() {
+            let cut = totals[node][side] - selfs[node][side] - kept[node][side];
+            if cut != 0 {
+                parents.push(node as u32);
+                node_names.push(other);
+                side_selfs.push(cut);
+            }
         }
-    }
-    Ok(tree.with_nodes(parents, node_names, selfs))
+        shape.clone().with_nodes(parents, node_names, side_selfs)
+    }))
+}
+
+fn add(to: &mut [i64; 2], values: [i64; 2]) {
+    to[0] += values[0];
+    to[1] += values[1];
 }
 
 /// A lower bound of the cut: the `max_nodes`-th largest total of the nodes
@@ -179,10 +202,18 @@ const END: u32 = u32::MAX;
 struct Child {
     /// Name id in [`Names`].
     name: u32,
-    total: i64,
+    /// Per side.
+    total: [i64; 2],
     /// Its stacks in [`Members::order`].
     start: u32,
     end: u32,
+}
+
+impl Child {
+    /// What the cut compares.
+    fn larger(&self) -> i64 {
+        self.total[0].max(self.total[1])
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -195,6 +226,8 @@ struct Node {
 /// Every stack of the parts, with its cursor and value.
 struct Members<'a> {
     parts: &'a [Part<'a>],
+    /// Parts before this one are the left side's.
+    right_from: usize,
     maps: &'a [Vec<u32>],
     part_of: Vec<u32>,
     cursors: Vec<Cursor>,
@@ -210,10 +243,11 @@ struct Members<'a> {
 }
 
 impl<'a> Members<'a> {
-    fn new(parts: &'a [Part<'a>], names: &'a Names<'_>) -> Result<Self> {
+    fn new(parts: &'a [Part<'a>], right_from: usize, names: &'a Names<'_>) -> Result<Self> {
         let n: usize = parts.iter().map(|p| p.stacks.count()).sum();
         let mut m = Members {
             parts,
+            right_from,
             maps: &names.maps,
             part_of: Vec::new(),
             cursors: Vec::new(),
@@ -252,20 +286,21 @@ impl<'a> Members<'a> {
 
     /// Merges the node whose stacks are `order[start..end]`: moves each
     /// cursor one frame on, regroups the range by that frame (the stacks
-    /// that end here first) and gives the children. Returns the self value.
-    fn expand(&mut self, start: u32, end: u32, children: &mut Vec<Child>) -> i64 {
+    /// that end here first) and gives the children. Returns the self values.
+    fn expand(&mut self, start: u32, end: u32, children: &mut Vec<Child>) -> [i64; 2] {
         let (start, end) = (start as usize, end as usize);
         self.slot_of.clear();
         self.slots.clear();
-        let (mut self_value, mut ended) = (0i64, 0u32);
+        let (mut self_values, mut ended) = ([0i64; 2], 0u32);
         let (mut last_name, mut last_slot) = (END, 0u32);
         for i in start..end {
             let member = self.order[i] as usize;
             let part = self.part_of[member] as usize;
             let value = self.values[member];
+            let side = usize::from(part >= self.right_from);
             let Some(local) = self.parts[part].stacks.next(&mut self.cursors[member]) else {
                 self.keys[i] = END;
-                self_value += value;
+                self_values[side] += value;
                 ended += 1;
                 continue;
             };
@@ -275,12 +310,12 @@ impl<'a> Members<'a> {
                 let next = self.slots.len() as u32;
                 last_slot = *self.slot_of.entry(name).or_insert(next);
                 if last_slot == next {
-                    self.slots.push(Child { name, total: 0, start: 0, end: 0 });
+                    self.slots.push(Child { name, total: [0; 2], start: 0, end: 0 });
                 }
             }
             self.keys[i] = last_slot;
             let slot = &mut self.slots[last_slot as usize];
-            slot.total += value;
+            slot.total[side] += value;
             slot.end += 1;
         }
         // Each slot's range: the ended stacks first, then the slots in order.
@@ -313,7 +348,7 @@ impl<'a> Members<'a> {
             slot.end = end as u32;
         }
         children.extend_from_slice(&self.slots);
-        self_value
+        self_values
     }
 }
 
@@ -326,7 +361,7 @@ pub fn names_of<'a>(parts: &[Part<'a>]) -> (Vec<String>, Vec<Vec<u32>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flamegraph::flamegraph;
+    use crate::flamegraph::{flamegraph, flamegraph_diff};
     use crate::view::stacks::StacksBuilder;
 
     /// Stacks of one column from `(root-first frames, value)`.
@@ -365,6 +400,9 @@ mod tests {
         for max_nodes in [1, 2, 3, 4, 5, 7, 10, 100] {
             let cut = truncated_tree(&parts, max_nodes).unwrap();
             assert_eq!(flamegraph(&cut, 0), flamegraph(&full_tree(&all), max_nodes), "max_nodes {max_nodes}");
+            let [l, r] = truncated_trees(&parts[..1], &parts[1..], max_nodes).unwrap();
+            let whole = flamegraph_diff(&full_tree(&a), &full_tree(&b), max_nodes);
+            assert_eq!(flamegraph_diff(&l, &r, 0), whole, "diff, max_nodes {max_nodes}");
         }
     }
 }

@@ -28,7 +28,7 @@ use crate::flamegraph::{flamegraph, flamegraph_diff};
 use crate::profile_type::ProfileType;
 use crate::tree::StackTree;
 use build::TreeBuilder;
-use graph::{Part, truncated_tree};
+use graph::{Part, truncated_tree, truncated_trees};
 pub use stacks::Stacks;
 
 pub use load::{load, load_decoded_pprof};
@@ -202,7 +202,9 @@ impl Workspace {
 
     /// The diff flame graph of two merges, as the server's Diff answers it.
     pub fn diff(&self, left: &[u32], right: &[u32], type_id: &str, max_nodes: usize) -> Result<FlameGraphDiff> {
-        Ok(flamegraph_diff(&self.merge(left, type_id)?, &self.merge(right, type_id)?, nodes(max_nodes)))
+        let (left, right) = (self.parts(left, type_id)?, self.parts(right, type_id)?);
+        let [left, right] = truncated_trees(&left, &right, nodes(max_nodes))?;
+        Ok(flamegraph_diff(&left, &right, 0))
     }
 
     /// The merge as a gzipped pprof of the one sample type.
