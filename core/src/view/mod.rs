@@ -210,7 +210,7 @@ impl Workspace {
     /// The merge as a gzipped pprof of the one sample type.
     pub fn export_pprof(&self, ids: &[u32], type_id: &str) -> Result<Vec<u8>> {
         let profile_type = ProfileType::parse(type_id)?;
-        Ok(export::gzipped_pprof(&self.merge(ids, type_id)?, &profile_type))
+        export::gzipped_pprof(&self.parts(ids, type_id)?, &profile_type)
     }
 }
 
