@@ -9,7 +9,9 @@
 //! A node is a range of the stacks that share its path, each with a cursor
 //! just past it; merging a node moves every cursor one frame leafward and
 //! partitions the range by the frame's name into the children. The work is
-//! the kept nodes' stack counts, not the profile's frames.
+//! the kept nodes' stack counts, not the profile's frames. The diff (two
+//! sides, cut by the larger total) and the sandwich (stacks read from an
+//! occurrence of a function, either way) are merged the same way.
 
 use alloc::collections::BinaryHeap;
 use alloc::string::String;
@@ -18,7 +20,7 @@ use alloc::vec::Vec;
 use core::cmp::Reverse;
 
 use super::load::out_of_memory;
-use super::stacks::{Cursor, Stacks};
+use super::stacks::{Cursor, Stacks, Way};
 use crate::FastMap;
 use crate::error::Result;
 use crate::flamegraph::OTHER;
@@ -65,21 +67,43 @@ impl<'a> Names<'a> {
 /// each kept node's other children summed into one child named `other`:
 /// `flamegraph(&tree, 0)` of it is `flamegraph(&merged, max_nodes)`.
 pub fn truncated_tree(parts: &[Part<'_>], max_nodes: usize) -> Result<StackTree> {
-    let [tree, _] = cut_trees([parts, &[]], max_nodes)?;
+    let [tree, _] = cut_trees([parts, &[]], Start::Root, max_nodes)?;
     Ok(tree)
+}
+
+/// The sandwich of function `name`, cut as [`truncated_tree`]: `(callers,
+/// callees)`. Callees: the stacks through the function from its root-most
+/// occurrence on, under one `name` node. Callers: the same stacks from its
+/// leaf-most occurrence rootward, so the function is the top frame and its
+/// callers hang below it. Both totals are the function's total.
+pub fn sandwich_trees(parts: &[Part<'_>], name: &str, max_nodes: usize) -> Result<(StackTree, StackTree)> {
+    let [callers, _] = cut_trees([parts, &[]], Start::Callers(name), max_nodes)?;
+    let [callees, _] = cut_trees([parts, &[]], Start::Callees(name), max_nodes)?;
+    Ok((callers, callees))
 }
 
 /// [`truncated_tree`] of two merges at once, cut as a diff flame graph cuts
 /// them (by the larger of a node's two totals): `flamegraph_diff(&l, &r, 0)`
 /// of them is `flamegraph_diff(&left, &right, max_nodes)`.
 pub fn truncated_trees(left: &[Part<'_>], right: &[Part<'_>], max_nodes: usize) -> Result<[StackTree; 2]> {
-    cut_trees([left, right], max_nodes)
+    cut_trees([left, right], Start::Root, max_nodes)
 }
 
-fn cut_trees(sides: [&[Part<'_>]; 2], max_nodes: usize) -> Result<[StackTree; 2]> {
+/// Where the merged stacks start.
+#[derive(Clone, Copy)]
+enum Start<'n> {
+    /// At their roots.
+    Root,
+    /// At the root-most occurrence of a function, read leafward.
+    Callees(&'n str),
+    /// At the leaf-most occurrence of a function, read rootward.
+    Callers(&'n str),
+}
+
+fn cut_trees(sides: [&[Part<'_>]; 2], start: Start<'_>, max_nodes: usize) -> Result<[StackTree; 2]> {
     let parts: Vec<Part<'_>> = sides.iter().flat_map(|s| s.iter().copied()).collect();
     let names = Names::new(&parts);
-    let mut m = Members::new(&parts, sides[0].len(), &names)?;
+    let mut m = Members::new(&parts, sides[0].len(), &names, start)?;
     let other = names.names.iter().position(|&n| n == OTHER).map(|i| i as u32);
 
     // The kept nodes, as [`StackTree::with_nodes`] takes them (self values
@@ -228,6 +252,7 @@ struct Members<'a> {
     parts: &'a [Part<'a>],
     /// Parts before this one are the left side's.
     right_from: usize,
+    way: Way,
     maps: &'a [Vec<u32>],
     part_of: Vec<u32>,
     cursors: Vec<Cursor>,
@@ -243,11 +268,13 @@ struct Members<'a> {
 }
 
 impl<'a> Members<'a> {
-    fn new(parts: &'a [Part<'a>], right_from: usize, names: &'a Names<'_>) -> Result<Self> {
+    fn new(parts: &'a [Part<'a>], right_from: usize, names: &'a Names<'_>, start: Start<'_>) -> Result<Self> {
         let n: usize = parts.iter().map(|p| p.stacks.count()).sum();
+        let way = if matches!(start, Start::Callers(_)) { Way::Rootward } else { Way::Leafward };
         let mut m = Members {
             parts,
             right_from,
+            way,
             maps: &names.maps,
             part_of: Vec::new(),
             cursors: Vec::new(),
@@ -260,19 +287,40 @@ impl<'a> Members<'a> {
         };
         let ok = m.part_of.try_reserve_exact(n).is_ok()
             && m.cursors.try_reserve_exact(n).is_ok()
-            && m.values.try_reserve_exact(n).is_ok()
-            && m.order.try_reserve_exact(n).is_ok()
-            && m.keys.try_reserve_exact(n).is_ok()
-            && m.scratch.try_reserve_exact(n).is_ok();
+            && m.values.try_reserve_exact(n).is_ok();
         if !ok || u32::try_from(n).is_err() {
             return Err(out_of_memory());
         }
         for (i, p) in parts.iter().enumerate() {
-            for s in 0..p.stacks.count() {
+            let stacks = p.stacks;
+            let target = match start {
+                Start::Root => None,
+                Start::Callees(name) | Start::Callers(name) => match stacks.names().iter().position(|n| n == name) {
+                    Some(id) => Some(id as u32),
+                    None => continue,
+                },
+            };
+            for s in 0..stacks.count() {
+                let value = stacks.value(s, p.column);
+                let cursor = match target {
+                    None => stacks.cursor(s),
+                    Some(target) if value != 0 => {
+                        let Some(at) = occurrence(stacks, s, way, target) else { continue };
+                        at
+                    }
+                    Some(_) => continue,
+                };
                 m.part_of.push(i as u32);
-                m.cursors.push(p.stacks.cursor(s));
-                m.values.push(p.stacks.value(s, p.column));
+                m.cursors.push(cursor);
+                m.values.push(value);
             }
+        }
+        let n = m.cursors.len();
+        let ok = m.order.try_reserve_exact(n).is_ok()
+            && m.keys.try_reserve_exact(n).is_ok()
+            && m.scratch.try_reserve_exact(n).is_ok();
+        if !ok {
+            return Err(out_of_memory());
         }
         m.order.extend(0..n as u32);
         m.keys.resize(n, 0);
@@ -298,7 +346,7 @@ impl<'a> Members<'a> {
             let part = self.part_of[member] as usize;
             let value = self.values[member];
             let side = usize::from(part >= self.right_from);
-            let Some(local) = self.parts[part].stacks.next(&mut self.cursors[member]) else {
+            let Some(local) = self.parts[part].stacks.step(&mut self.cursors[member], self.way) else {
                 self.keys[i] = END;
                 self_values[side] += value;
                 ended += 1;
@@ -349,6 +397,18 @@ impl<'a> Members<'a> {
         }
         children.extend_from_slice(&self.slots);
         self_values
+    }
+}
+
+/// A cursor just before the first frame called `target` met going `way`
+/// from the stack's end, if there is one.
+fn occurrence(stacks: &Stacks, stack: usize, way: Way, target: u32) -> Option<Cursor> {
+    let mut c = if way == Way::Leafward { stacks.cursor(stack) } else { stacks.leaf_cursor(stack) };
+    loop {
+        let before = c;
+        if stacks.step(&mut c, way)? == target {
+            return Some(before);
+        }
     }
 }
 

@@ -28,7 +28,7 @@ use crate::flamegraph::{flamegraph, flamegraph_diff};
 use crate::profile_type::ProfileType;
 use crate::tree::StackTree;
 use build::TreeBuilder;
-use graph::{Part, truncated_tree, truncated_trees};
+use graph::{Part, sandwich_trees, truncated_tree, truncated_trees};
 pub use stacks::Stacks;
 
 pub use load::{load, load_decoded_pprof};
@@ -195,9 +195,8 @@ impl Workspace {
         name: &str,
         max_nodes: usize,
     ) -> Result<(FlameGraph, FlameGraph)> {
-        let merged = self.merge(ids, type_id)?;
-        let (callers, callees) = top::sandwich(&merged, name);
-        Ok((flamegraph(&callers, nodes(max_nodes)), flamegraph(&callees, nodes(max_nodes))))
+        let (callers, callees) = sandwich_trees(&self.parts(ids, type_id)?, name, nodes(max_nodes))?;
+        Ok((flamegraph(&callers, 0), flamegraph(&callees, 0)))
     }
 
     /// The diff flame graph of two merges, as the server's Diff answers it.

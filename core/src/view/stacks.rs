@@ -176,11 +176,27 @@ impl Stacks {
         &self.names
     }
 
-    /// A cursor at the root of `stack`.
+    /// A cursor at the root of `stack`, reading leafward.
     #[inline]
     pub fn cursor(&self, stack: usize) -> Cursor {
         let (start, end) = self.ranges[stack];
-        Cursor { start, pos: end, frame: 0, frames_end: 0 }
+        Cursor { limit: start, pos: end, frame: 0, frames_end: 0 }
+    }
+
+    /// A cursor at the leaf of `stack`, reading rootward.
+    #[inline]
+    pub fn leaf_cursor(&self, stack: usize) -> Cursor {
+        let (start, end) = self.ranges[stack];
+        Cursor { limit: end, pos: start, frame: 0, frames_end: 0 }
+    }
+
+    /// The next frame's name id going `way`, or `None` past the stack's end.
+    #[inline]
+    pub fn step(&self, c: &mut Cursor, way: Way) -> Option<u32> {
+        match way {
+            Way::Leafward => self.next(c),
+            Way::Rootward => self.next_up(c),
+        }
     }
 
     /// The next frame's name id going leafward, or `None` past the leaf.
@@ -192,31 +208,57 @@ impl Stacks {
                 c.frame += 1;
                 return Some(name);
             }
-            if c.pos <= c.start {
+            if c.pos <= c.limit {
                 return None;
             }
-            let id = self.prev_id(c);
-            // Ids were checked when the stack was added.
-            let (from, to) = self.locations.get(id).map_or((0, 0), |l| self.spans[l as usize]);
-            c.frame = from;
-            c.frames_end = to;
+            // The varint that ends at `pos`: back over its continuation bytes.
+            let end = c.pos as usize;
+            let mut p = end - 1;
+            while p > c.limit as usize && self.buf[p - 1] & 0x80 != 0 {
+                p -= 1;
+            }
+            c.pos = p as u32;
+            (c.frame, c.frames_end) = self.frames_of(self.varint(p, end));
         }
     }
 
-    /// Decodes the varint that ends at `c.pos` and moves before it.
+    /// The next frame's name id going rootward, or `None` past the root.
     #[inline]
-    fn prev_id(&self, c: &mut Cursor) -> u64 {
-        let (start, end) = (c.start as usize, c.pos as usize);
-        let mut p = end - 1;
-        while p > start && self.buf[p - 1] & 0x80 != 0 {
-            p -= 1;
+    fn next_up(&self, c: &mut Cursor) -> Option<u32> {
+        loop {
+            // Rootward, a location's frames are read from its last.
+            if c.frame > c.frames_end {
+                c.frame -= 1;
+                return Some(self.frames[c.frame as usize]);
+            }
+            if c.pos >= c.limit {
+                return None;
+            }
+            let start = c.pos as usize;
+            let mut p = start;
+            while p + 1 < c.limit as usize && self.buf[p] & 0x80 != 0 {
+                p += 1;
+            }
+            c.pos = p as u32 + 1;
+            let (from, to) = self.frames_of(self.varint(start, p + 1));
+            (c.frame, c.frames_end) = (to, from);
         }
-        c.pos = p as u32;
+    }
+
+    #[inline]
+    fn varint(&self, start: usize, end: usize) -> u64 {
         let mut v = 0u64;
-        for (i, &b) in self.buf[p..end].iter().enumerate().take(10) {
+        for (i, &b) in self.buf[start..end].iter().enumerate().take(10) {
             v |= u64::from(b & 0x7f) << (7 * i);
         }
         v
+    }
+
+    /// A location's range in `frames`. Ids were checked when the stack was
+    /// added.
+    #[inline]
+    fn frames_of(&self, id: u64) -> (u32, u32) {
+        self.locations.get(id).map_or((0, 0), |l| self.spans[l as usize])
     }
 
     /// Calls `f` with each frame's name id of `stack`, root first.
@@ -228,16 +270,24 @@ impl Stacks {
     }
 }
 
-/// A position in one stack, going from the root to the leaf.
+/// Which way a [`Cursor`] reads its stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Way {
+    Leafward,
+    Rootward,
+}
+
+/// A position in one stack.
 #[derive(Clone, Copy, Debug)]
 pub struct Cursor {
-    /// Where the stack's ids start in the buffer.
-    pub start: u32,
-    /// The end of the ids not yet read.
-    pub pos: u32,
-    /// The current location's frames not yet read.
-    pub frame: u32,
-    pub frames_end: u32,
+    /// Where reading the stack's ids stops.
+    limit: u32,
+    /// The next id's end (leafward) or start (rootward).
+    pos: u32,
+    /// The current location's frames not yet read: `frame..frames_end`
+    /// leafward, `frames_end..frame` rootward.
+    frame: u32,
+    frames_end: u32,
 }
 
 /// Location id → index: by position when ids are dense (the usual 1..=n),
@@ -286,6 +336,15 @@ mod tests {
         out
     }
 
+    fn frames_up(s: &Stacks, stack: usize) -> Vec<&str> {
+        let mut out = Vec::new();
+        let mut c = s.leaf_cursor(stack);
+        while let Some(n) = s.step(&mut c, Way::Rootward) {
+            out.push(s.names()[n as usize].as_str());
+        }
+        out
+    }
+
     #[test]
     fn stacks_read_root_first_across_multi_byte_ids_and_inlined_frames() {
         // Location 1 = main; 300 = a (inlined into b: b is root-most); 5 has no frame.
@@ -303,6 +362,8 @@ mod tests {
         let s = b.finish(Vec::new()).unwrap();
         assert_eq!(frames(&s, 0), ["main", "b", "a"]);
         assert_eq!(frames(&s, 1), ["main"]);
+        assert_eq!(frames_up(&s, 0), ["a", "b", "main"]);
+        assert_eq!(frames_up(&s, 1), ["main"]);
         assert_eq!(s.total(0), 9);
     }
 }

@@ -1,17 +1,15 @@
-//! A pprof read straight from its bytes into trees, never materialized: a
-//! decoded [`crate::pprof::Profile`] costs several times its encoded size
-//! (a `Vec` per sample, a `String` per string), which a browser tab cannot
-//! afford for a 100 MB profile.
+//! A pprof read straight from its bytes, never materialized: a decoded
+//! [`crate::pprof::Profile`] costs several times its encoded size (a `Vec`
+//! per sample, a `String` per string), which a browser tab cannot afford
+//! for a 100 MB profile.
 //!
 //! Two passes. The first reads everything but the samples: the string table
 //! (kept as ranges of the input), sample and period types, functions (their
 //! names interned once) and locations (each one's frame names, root-most
-//! first, in one flat array). The second walks each sample's stack into the
-//! shared tree shape; consecutive samples usually share their root-most
-//! locations, so the nodes of the previous stack are reused up to the first
-//! location that differs. Checks and results are those of
-//! [`crate::pprof::validate`] and the decoded path ([`super::load`]'s tests
-//! compare both on every pprof of the test data).
+//! first). The second checks each sample and keeps where its packed
+//! location ids are in the input, with its values ([`Stacks`]). Checks and
+//! results are those of [`crate::pprof::validate`] and the decoded path
+//! (the view tests compare both on every pprof of the test data).
 
 use alloc::format;
 use alloc::string::String;

@@ -153,17 +153,19 @@ fn top_counts_recursion_once() {
 
 #[test]
 fn sandwich_of_a_recursive_function() {
-    let t = tree(&[("main;f;x;f;g", 4), ("main;f", 1), ("a;f;h", 2), ("main;g", 8)]);
-    let (callers, callees) = top::sandwich(&t, "f");
-    assert_eq!(callees.collapsed(), pairs(&[("f", 1), ("f;h", 2), ("f;x;f;g", 4)]));
-    assert_eq!(callers.collapsed(), pairs(&[("f;a", 2), ("f;main", 1), ("f;x;f;main", 4)]));
-    assert_eq!(callers.total(), 7);
-    let (none, nothing) = top::sandwich(&t, "zz");
-    assert!(none.is_empty() && nothing.is_empty());
-    let (ws, ids) = workspace(&[&[("main;f;g", 3)]]);
+    let (ws, ids) = workspace(&[&[("main;f;x;f;g", 4), ("main;f", 1), ("main;g", 8)], &[("a;f;h", 2), ("b", 1)]]);
+    let callees = tree(&[("f", 1), ("f;h", 2), ("f;x;f;g", 4)]);
+    let callers = tree(&[("f;a", 2), ("f;main", 1), ("f;x;f;main", 4)]);
+    for max_nodes in [0, 2, 3] {
+        let expected = |t: &StackTree| flamegraph(t, nodes(max_nodes));
+        let (up, down) = ws.sandwich(&ids, CPU_ONLY, "f", max_nodes).unwrap();
+        assert_eq!((up, down), (expected(&callers), expected(&callees)), "max_nodes {max_nodes}");
+    }
+    let (up, down) = ws.sandwich(&ids, CPU_ONLY, "zz", 0).unwrap();
+    assert_eq!((up.total, down.total), (0, 0));
     let (up, down) = ws.sandwich(&ids, CPU_ONLY, "g", 0).unwrap();
-    assert_eq!(up.names, ["total", "g", "f", "main"]);
-    assert_eq!((up.total, down.total), (3, 3));
+    assert_eq!(up.names, ["total", "g", "main", "f", "x"]);
+    assert_eq!((up.total, down.total), (12, 12));
 }
 
 #[test]
