@@ -26,9 +26,8 @@ pub struct Stacks {
     /// Per stack, `columns` values.
     values: Vec<i64>,
     columns: usize,
-    locations: LocationIndex,
-    /// Per location index: its frames in `frames`.
-    spans: Vec<(u32, u32)>,
+    /// Per location id: its frames in `frames`.
+    locations: Locations,
     /// Name ids, each location's root-most frame first.
     frames: Vec<u32>,
     names: Vec<String>,
@@ -39,11 +38,14 @@ pub(super) struct StacksBuilder {
     ranges: Vec<(u32, u32)>,
     values: Vec<i64>,
     columns: usize,
-    locations: LocationIndex,
-    spans: Vec<(u32, u32)>,
+    locations: Locations,
+    /// Location ids in the order [`Self::location`] gets their frames.
+    ids: Vec<u64>,
     frames: Vec<u32>,
     names: Vec<String>,
     name_ids: FastMap<String, u32>,
+    /// Locations given their frames so far.
+    added: usize,
     /// Stacks re-encoded because the input does not hold them as one packed
     /// run; appended to the buffer by [`Self::finish`].
     extra: Vec<u8>,
@@ -53,15 +55,17 @@ impl StacksBuilder {
     /// `location_ids` in the file's order (the last of equal ids wins, as in
     /// the server).
     pub fn new(columns: usize, location_ids: impl IntoIterator<Item = u64>) -> Self {
+        let ids: Vec<u64> = location_ids.into_iter().collect();
         Self {
             ranges: Vec::new(),
             values: Vec::new(),
             columns,
-            locations: LocationIndex::new(location_ids),
-            spans: Vec::new(),
+            locations: Locations::new(&ids),
+            ids,
             frames: Vec::new(),
             names: Vec::new(),
             name_ids: FastMap::default(),
+            added: 0,
             extra: Vec::new(),
         }
     }
@@ -81,7 +85,9 @@ impl StacksBuilder {
     pub fn location(&mut self, frames: impl IntoIterator<Item = u32>) {
         let start = self.frames.len() as u32;
         self.frames.extend(frames);
-        self.spans.push((start, self.frames.len() as u32));
+        let id = self.ids[self.added];
+        self.added += 1;
+        self.locations.set(id, (start, self.frames.len() as u32));
     }
 
     /// Checks a stack's location ids (leaf-first, the depth limit already
@@ -90,7 +96,7 @@ impl StacksBuilder {
     pub fn check(&self, ids: &[u64]) -> Result<bool> {
         let mut framed = false;
         for &id in ids {
-            let (start, end) = self.spans[self.locations.get(id)? as usize];
+            let (start, end) = self.locations.get(id).ok_or_else(|| unknown_location(id))?;
             framed |= start != end;
         }
         Ok(framed)
@@ -128,7 +134,7 @@ impl StacksBuilder {
 
     /// The stacks over `buf` (the bytes their ranges point into).
     pub fn finish(self, mut buf: Vec<u8>) -> Result<Stacks> {
-        let Self { mut ranges, mut values, columns, locations, spans, frames, mut names, extra, .. } = self;
+        let Self { mut ranges, mut values, columns, locations, frames, mut names, extra, .. } = self;
         if !extra.is_empty() {
             buf.try_reserve_exact(extra.len()).map_err(|_| out_of_memory())?;
             buf.extend_from_slice(&extra);
@@ -137,7 +143,7 @@ impl StacksBuilder {
         ranges.shrink_to_fit();
         values.shrink_to_fit();
         names.shrink_to_fit();
-        Ok(Stacks { buf, ranges, values, columns, locations, spans, frames, names })
+        Ok(Stacks { buf, ranges, values, columns, locations, frames, names })
     }
 }
 
@@ -191,7 +197,8 @@ impl Stacks {
     }
 
     /// The next frame's name id going `way`, or `None` past the stack's end.
-    #[inline]
+    // Always inlined: the flame graph's inner loop is mostly this.
+    #[inline(always)]
     pub fn step(&self, c: &mut Cursor, way: Way) -> Option<u32> {
         match way {
             Way::Leafward => self.next(c),
@@ -200,7 +207,7 @@ impl Stacks {
     }
 
     /// The next frame's name id going leafward, or `None` past the leaf.
-    #[inline]
+    #[inline(always)]
     pub fn next(&self, c: &mut Cursor) -> Option<u32> {
         loop {
             if c.frame < c.frames_end {
@@ -258,7 +265,7 @@ impl Stacks {
     /// added.
     #[inline]
     fn frames_of(&self, id: u64) -> (u32, u32) {
-        self.locations.get(id).map_or((0, 0), |l| self.spans[l as usize])
+        self.locations.get(id).unwrap_or((0, 0))
     }
 
     /// Calls `f` with each frame's name id of `stack`, root first.
@@ -290,39 +297,46 @@ pub struct Cursor {
     frames_end: u32,
 }
 
-/// Location id → index: by position when ids are dense (the usual 1..=n),
-/// else hashed. The last of equal ids wins, as in the server.
-#[derive(Debug)]
-enum LocationIndex {
-    Dense(Vec<u32>),
-    Sparse(FastMap<u64, u32>),
+fn unknown_location(id: u64) -> crate::error::Error {
+    malformed(&alloc::format!("sample references unknown location id {id}"))
 }
 
-const UNSET: u32 = u32::MAX;
+/// Location id → its frames: by position when ids are dense (the usual
+/// 1..=n), else hashed. The last of equal ids wins, as in the server.
+#[derive(Debug)]
+enum Locations {
+    Dense(Vec<(u32, u32)>),
+    Sparse(FastMap<u64, (u32, u32)>),
+}
 
-impl LocationIndex {
-    fn new(ids: impl IntoIterator<Item = u64>) -> Self {
-        let ids: Vec<u64> = ids.into_iter().collect();
-        let count = ids.len() as u64;
+/// A dense slot without a location.
+const NO_LOCATION: (u32, u32) = (u32::MAX, u32::MAX);
+
+impl Locations {
+    fn new(ids: &[u64]) -> Self {
         let max = ids.iter().copied().max().unwrap_or(0);
-        if max <= count * 2 + 16 {
-            let mut dense = vec![UNSET; max as usize + 1];
-            for (i, &id) in ids.iter().enumerate() {
-                dense[id as usize] = i as u32;
-            }
-            LocationIndex::Dense(dense)
+        if max <= (ids.len() as u64) * 2 + 16 {
+            Locations::Dense(vec![NO_LOCATION; max as usize + 1])
         } else {
-            LocationIndex::Sparse(ids.iter().enumerate().map(|(i, &id)| (id, i as u32)).collect())
+            Locations::Sparse(FastMap::default())
+        }
+    }
+
+    fn set(&mut self, id: u64, frames: (u32, u32)) {
+        match self {
+            Locations::Dense(v) => v[id as usize] = frames,
+            Locations::Sparse(m) => {
+                m.insert(id, frames);
+            }
         }
     }
 
     #[inline]
-    fn get(&self, id: u64) -> Result<u32> {
-        let found = match self {
-            LocationIndex::Dense(v) => v.get(id as usize).copied().filter(|&i| i != UNSET),
-            LocationIndex::Sparse(m) => m.get(&id).copied(),
-        };
-        found.ok_or_else(|| malformed(&alloc::format!("sample references unknown location id {id}")))
+    fn get(&self, id: u64) -> Option<(u32, u32)> {
+        match self {
+            Locations::Dense(v) => v.get(id as usize).copied().filter(|&f| f != NO_LOCATION),
+            Locations::Sparse(m) => m.get(&id).copied(),
+        }
     }
 }
 
