@@ -66,7 +66,7 @@ pub struct FileType {
     parts: Vec<(usize, usize)>,
     /// The sum of its values.
     pub total: i64,
-    /// How many stacks carry it.
+    /// Stacks in the sets that hold it.
     pub stacks: usize,
 }
 
@@ -82,9 +82,11 @@ pub struct Loaded {
 
 impl Loaded {
     /// Adds a set of stacks and the profile types of its columns; a type
-    /// with no non-zero value is left out, one seen before is merged.
+    /// with no non-zero value is left out (and a set without any such type),
+    /// one seen before is merged.
     fn add(&mut self, stacks: Stacks, types: Vec<ProfileType>) {
         let set = self.stacks.len();
+        let mut used = false;
         for (column, profile_type) in types.into_iter().enumerate() {
             let total = stacks.total(column);
             if total == 0 {
@@ -100,8 +102,11 @@ impl Loaded {
             ty.parts.push((set, column));
             ty.total += total;
             ty.stacks += stacks.count();
+            used = true;
         }
-        self.stacks.push(stacks);
+        if used {
+            self.stacks.push(stacks);
+        }
     }
 
     fn parts<'a>(&'a self, type_id: &str, out: &mut Vec<Part<'a>>) {
