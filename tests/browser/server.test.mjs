@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { launchBrowser } from './lib/env.mjs';
 import { ingestPprof, serverTotal, startKiln } from './lib/kiln.mjs';
-import { decodeProfile } from './lib/pprof.mjs';
+import { decodeProfile, sampleTypeIndex, stackIndex, stackNames } from './lib/pprof.mjs';
 import { goCpuFiles, manifestTotal, testdata } from './lib/testdata.mjs';
 import {
   canvasColour,
@@ -121,6 +121,49 @@ describe('server mode', () => {
     const page = await openServerView(GO);
     await eventually(() => rootTotal(page), expected, 'root total in the UI');
     await screenshot(page, 'server-go-cpu');
+    noErrors(page);
+    await closeApp(page);
+  });
+
+  test('the top table and the sandwich see every stack of the selection, not the flame graph’s kept nodes', T, async () => {
+    // Self and total per function over every pushed Go CPU file (total
+    // once per stack); far more functions than a flame graph keeps.
+    const self = new Map();
+    const total = new Map();
+    for (const file of goCpuWithSymbols()) {
+      const p = decodeProfile(testdata(file));
+      const vi = sampleTypeIndex(p, 'cpu', 'nanoseconds');
+      const index = stackIndex(p);
+      for (const s of p.samples) {
+        const names = stackNames(p, s, index);
+        if (!names.length || !s.values[vi]) continue;
+        const leaf = names[names.length - 1];
+        self.set(leaf, (self.get(leaf) ?? 0) + s.values[vi]);
+        for (const n of new Set(names)) total.set(n, (total.get(n) ?? 0) + s.values[vi]);
+      }
+    }
+    const page = await openServerView(GO);
+    await page.click('#view-table');
+    await ready(page);
+    await page.waitForSelector('#top-table tbody tr[data-name]', { state: 'visible' });
+    const cells = await page.$$eval('#top-table tbody tr[data-name]', (rs) =>
+      rs.map((r) => [r.dataset.name, ...[...r.querySelectorAll('td[data-value]')].map((td) => Number(td.dataset.value))]),
+    );
+    const note = await page.$eval('#table-note', (e) => e.textContent);
+    const listed = Number(note.match(/^[\d,]+/)[0].replaceAll(',', ''));
+    assert.equal(listed, total.size, `every function of the pushed files is listed (${note})`);
+    for (const [name, s, t] of cells) {
+      assert.equal(s, self.get(name) ?? 0, `self of ${name}`);
+      assert.equal(t, total.get(name), `total of ${name}`);
+    }
+    const top = cells.toSorted((a, b) => b[1] - a[1])[0];
+    assert.equal(top[1], Math.max(...self.values()), 'the largest self is listed');
+    await screenshot(page, 'server-table');
+
+    await page.click(`#top-table tbody tr[data-name="${top[0]}"]`);
+    await ready(page);
+    await eventually(() => page.evaluate(() => window.kiln.graph.model?.total), total.get(top[0]), `callees of ${top[0]}`);
+    await screenshot(page, 'server-sandwich');
     noErrors(page);
     await closeApp(page);
   });

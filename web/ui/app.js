@@ -4,7 +4,6 @@
 
 import { FlameGraph, decodeFlamegraph } from "./flamegraph.js";
 import { formatBytes, formatValue, groupDigits, percent } from "./format.js";
-import { sandwichFromModel, topFromModel } from "./derive.js";
 import * as api from "./server.js";
 import { Timeline } from "./timeline.js";
 
@@ -64,6 +63,8 @@ const state = {
   files: [], // {id, name, format, size, types, checked}
   typeId: "",
   sandwichName: params.get("function") || "",
+  // Server mode: the worker's file holding the selection's merged profile.
+  serverFile: null,
   tableSort: { key: "self", dir: "desc" },
   tableRows: [],
   tableRoot: 0,
@@ -539,7 +540,6 @@ function renderTable() {
   $("table-note").textContent =
     `${groupDigits(rows.length)} function${rows.length === 1 ? "" : "s"}` +
     (rows.length > shown.length ? `, showing the first ${groupDigits(shown.length)}` : "") +
-    (state.source === "server" ? ` (from the server's flame graph of at most ${groupDigits(MAX_NODES)} nodes)` : "") +
     ". Click a row for its callers and callees.";
 }
 
@@ -764,23 +764,45 @@ async function renderServer(gen) {
         if (gen === state.generation) showMain(decodeFlamegraph(fg, { diff: true, unit }));
       });
     }
-  } else {
+  } else if (state.view === "flame") {
     work = api.mergeStacktraces({ ...base, start: s0, end: s1 }).then((fg) => {
-      if (gen !== state.generation) return;
-      const model = decodeFlamegraph(fg, { unit });
-          if (state.view === "flame") showMain(model);
-      else if (state.view === "table") setTable(topFromModel(model), model.total);
-      else if (state.view === "sandwich") {
-        setRootTotal(model.total, unit);
-        if (!state.sandwichName) showSandwich(null, null);
-        else {
-          const s = sandwichFromModel(model, state.sandwichName);
-          showSandwich(s.callers, s.callees);
-        }
-      }
+      if (gen === state.generation) showMain(decodeFlamegraph(fg, { unit }));
     });
+  } else {
+    // The table and the sandwich need every stack, not the flame graph's
+    // kept nodes: the selection's merged profile goes to the wasm core.
+    work = api.mergeProfile({ ...base, start: s0, end: s1 }).then((pprof) => showServerFunctions(pprof, gen, unit));
   }
   await Promise.all([seriesWork, work]);
+}
+
+/// The top table or the sandwich of a selection's merged profile, loaded
+/// into the worker in place of the previous selection's.
+async function showServerFunctions(pprof, gen, unit) {
+  if (gen !== state.generation) return;
+  if (state.serverFile !== null) {
+    await core.call("remove", { id: state.serverFile });
+    state.serverFile = null;
+  }
+  let file = null;
+  if (pprof.length) {
+    file = JSON.parse(await core.call("load", { file: new File([pprof], "selection.pb") }));
+    state.serverFile = file.id;
+  }
+  if (gen !== state.generation) return;
+  const type = file?.types[0];
+  const ids = file ? [file.id] : [];
+  const total = type ? type.total : 0;
+  if (state.view === "table") {
+    const rows = type ? JSON.parse(await core.call("top", { ids, typeId: type.id, limit: 0 })) : [];
+    if (gen === state.generation) setTable(rows, total);
+    return;
+  }
+  setRootTotal(total, unit);
+  if (!type || !state.sandwichName) return showSandwich(null, null);
+  const s = JSON.parse(await core.call("sandwich", { ids, typeId: type.id, name: state.sandwichName, maxNodes: MAX_NODES }));
+  if (gen !== state.generation) return;
+  showSandwich(decodeFlamegraph(s.callers, { unit }), decodeFlamegraph(s.callees, { unit }));
 }
 
 function compareRanges(start, end) {

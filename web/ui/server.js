@@ -1,5 +1,6 @@
 // The kiln server's query API (Connect with JSON bodies, as Pyroscope's UI
-// uses it). Only used when the page is served by kiln.
+// uses it; binary for the merged profile, whose answer is a pprof). Only
+// used when the page is served by kiln.
 
 const BASE = "/querier.v1.QuerierService/";
 
@@ -91,4 +92,51 @@ export async function diff(left, right) {
   });
   const r = await call("Diff", { left: side(left), right: side(right) });
   return r.flamegraph || { names: [], levels: [], total: "0", maxSelf: "0", leftTicks: "0", rightTicks: "0" };
+}
+
+/// The merged profile of a selection as pprof bytes (SelectMergeProfile in
+/// Connect's binary encoding: the answer's body is the google.v1.Profile).
+export async function mergeProfile({ typeId, selector, start, end }) {
+  const body = [];
+  stringField(body, 1, typeId);
+  stringField(body, 2, selector);
+  varintField(body, 3, start);
+  varintField(body, 4, end);
+  const res = await fetch(BASE + "SelectMergeProfile", {
+    method: "POST",
+    headers: { "content-type": "application/proto" },
+    body: new Uint8Array(body),
+  });
+  if (!res.ok) {
+    const text = await res.text();
+    let msg = text.slice(0, 200) || res.statusText;
+    try {
+      msg = JSON.parse(text).message || msg;
+    } catch {
+      // not a Connect error body
+    }
+    throw new Error(`SelectMergeProfile: ${msg}`);
+  }
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+function varint(out, n) {
+  let v = BigInt(n);
+  while (v >= 0x80n) {
+    out.push(Number(v & 0x7fn) | 0x80);
+    v >>= 7n;
+  }
+  out.push(Number(v));
+}
+
+function varintField(out, field, n) {
+  varint(out, field << 3);
+  varint(out, n);
+}
+
+function stringField(out, field, s) {
+  const bytes = new TextEncoder().encode(s);
+  varint(out, (field << 3) | 2);
+  varint(out, bytes.length);
+  for (const b of bytes) out.push(b);
 }
