@@ -780,13 +780,14 @@ async function renderServer(gen) {
 /// into the worker in place of the previous selection's.
 async function showServerFunctions(pprof, gen, unit) {
   if (gen !== state.generation) return;
-  if (state.serverFile !== null) {
-    await core.call("remove", { id: state.serverFile });
-    state.serverFile = null;
-  }
+  const previous = state.serverFile;
+  state.serverFile = null;
+  if (previous !== null) await core.call("remove", { id: previous });
   let file = null;
   if (pprof.length) {
     file = JSON.parse(await core.call("load", { file: new File([pprof], "selection.pb") }));
+    // A newer selection may have started meanwhile: this one's file goes.
+    if (gen !== state.generation) return core.call("remove", { id: file.id });
     state.serverFile = file.id;
   }
   if (gen !== state.generation) return;
