@@ -12,8 +12,8 @@ import { launchBrowser, serveStatic, siteDir } from './lib/env.mjs';
 import {
   decodeProfile,
   encodeProfile,
+  functionValues,
   nameTree,
-  sampleTypeIndex,
   stackIndex,
   stackNames,
   uniqueFrames,
@@ -237,19 +237,7 @@ describe('offline mode', () => {
 
   test('top table: rows sort by self and by total on header clicks; a row opens the sandwich', T, async () => {
     const file = 'pprof/parca/fib.pb.gz';
-    const p = decodeProfile(testdata(file));
-    // Self and total per function name (total once per stack, recursion counted once).
-    const vi = sampleTypeIndex(p, 'cpu', 'nanoseconds');
-    const index = stackIndex(p);
-    const self = new Map();
-    const total = new Map();
-    for (const s of p.samples) {
-      const names = stackNames(p, s, index);
-      if (!names.length || !s.values[vi]) continue;
-      const leaf = names[names.length - 1];
-      self.set(leaf, (self.get(leaf) ?? 0) + s.values[vi]);
-      for (const n of new Set(names)) total.set(n, (total.get(n) ?? 0) + s.values[vi]);
-    }
+    const { self, total } = functionValues([decodeProfile(testdata(file))], 'cpu', 'nanoseconds');
     const page = await openApp(browser, site.url);
     await upload(page, [testdataPath(file)]);
     await chooseOption(page, '#type-select', CPU);

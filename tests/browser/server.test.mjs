@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { launchBrowser } from './lib/env.mjs';
 import { ingestPprof, serverTotal, startKiln } from './lib/kiln.mjs';
-import { decodeProfile, sampleTypeIndex, stackIndex, stackNames } from './lib/pprof.mjs';
+import { decodeProfile, functionValues } from './lib/pprof.mjs';
 import { goCpuFiles, manifestTotal, testdata } from './lib/testdata.mjs';
 import {
   canvasColour,
@@ -126,22 +126,9 @@ describe('server mode', () => {
   });
 
   test('the top table and the sandwich see every stack of the selection, not the flame graph’s kept nodes', T, async () => {
-    // Self and total per function over every pushed Go CPU file (total
-    // once per stack); far more functions than a flame graph keeps.
-    const self = new Map();
-    const total = new Map();
-    for (const file of goCpuWithSymbols()) {
-      const p = decodeProfile(testdata(file));
-      const vi = sampleTypeIndex(p, 'cpu', 'nanoseconds');
-      const index = stackIndex(p);
-      for (const s of p.samples) {
-        const names = stackNames(p, s, index);
-        if (!names.length || !s.values[vi]) continue;
-        const leaf = names[names.length - 1];
-        self.set(leaf, (self.get(leaf) ?? 0) + s.values[vi]);
-        for (const n of new Set(names)) total.set(n, (total.get(n) ?? 0) + s.values[vi]);
-      }
-    }
+    // Every pushed Go CPU file: far more functions than a flame graph keeps.
+    const profiles = goCpuWithSymbols().map((f) => decodeProfile(testdata(f)));
+    const { self, total } = functionValues(profiles, 'cpu', 'nanoseconds');
     const page = await openServerView(GO);
     await page.click('#view-table');
     await ready(page);

@@ -255,6 +255,26 @@ export function nameTree(profiles, type, unit) {
   return root;
 }
 
+/// Self and total per function name over `profiles` at `type`/`unit`, as a
+/// top-functions table counts them: self at a stack's leaf, total once per
+/// stack however often the function recurs in it.
+export function functionValues(profiles, type, unit) {
+  const self = new Map();
+  const total = new Map();
+  for (const p of profiles) {
+    const vi = sampleTypeIndex(p, type, unit);
+    const index = stackIndex(p);
+    for (const s of p.samples) {
+      const names = stackNames(p, s, index);
+      if (!names.length || !s.values[vi]) continue;
+      const leaf = names[names.length - 1];
+      self.set(leaf, (self.get(leaf) ?? 0) + s.values[vi]);
+      for (const n of new Set(names)) total.set(n, (total.get(n) ?? 0) + s.values[vi]);
+    }
+  }
+  return { self, total };
+}
+
 export function* walk(node) {
   yield node;
   for (const c of node.children.values()) yield* walk(c);
