@@ -119,8 +119,7 @@ fn profile_stacks(metric: &str, mut p: Profile) -> Result<(Stacks, Vec<ProfileTy
     let functions: FastMap<u64, u32> = p.function.iter().map(|f| (f.id, b.intern(name(f.name)))).collect();
     for l in &p.location {
         let unsymbolized = l.line.is_empty().then(|| b.intern(&address_name(l.address)));
-        let named: Vec<u32> =
-            l.line.iter().rev().filter_map(|line| functions.get(&line.function_id).copied()).collect();
+        let named = l.line.iter().rev().filter_map(|line| functions.get(&line.function_id).copied());
         b.location(unsymbolized.into_iter().chain(named));
     }
     b.reserve(p.sample.len())?;

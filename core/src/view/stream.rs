@@ -292,8 +292,9 @@ fn read_samples(buf: &[u8], progress: &mut dyn FnMut(u64, u64)) -> Result<(Stack
     for (&(_, from, to), &address) in locations.iter().zip(&addresses) {
         let functions = &lines[from as usize..to as usize];
         let unsymbolized = (from == to).then(|| b.intern(&address_name(address)));
-        let named: Vec<u32> = functions.iter().rev().filter_map(|f| function_names.get(f).copied()).collect();
-        b.location(unsymbolized.into_iter().chain(named));
+        b.location(
+            unsymbolized.into_iter().chain(functions.iter().rev().filter_map(|f| function_names.get(f).copied())),
+        );
     }
     drop((locations, addresses, lines));
 
