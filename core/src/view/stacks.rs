@@ -164,10 +164,6 @@ impl Stacks {
         self.ranges.len()
     }
 
-    pub fn columns(&self) -> usize {
-        self.columns
-    }
-
     #[inline]
     pub fn value(&self, stack: usize, column: usize) -> i64 {
         self.values[stack * self.columns + column]

@@ -25,14 +25,15 @@ pub fn top(parts: &[Part<'_>], limit: usize) -> Result<Vec<TopRow>> {
     let (names, maps) = names_of(parts);
     let mut selfs = vec![0i64; names.len()];
     let mut totals = vec![0i64; names.len()];
-    // The last stack that counted each name: a recursive function counts
-    // once per stack.
-    let mut counted = vec![u32::MAX; names.len()];
-    let mut stack_id = 0u32;
+    // The last stack (numbered from 1) that counted each name: a recursive
+    // function counts once per stack.
+    let mut counted = vec![0u64; names.len()];
+    let mut stack_id = 0u64;
     for (part, map) in parts.iter().zip(&maps) {
         let stacks = part.stacks;
         for s in 0..stacks.count() {
             let value = stacks.value(s, part.column);
+            stack_id += 1;
             let mut leaf = None;
             let mut cursor = stacks.cursor(s);
             while let Some(local) = stacks.next(&mut cursor) {
@@ -45,11 +46,6 @@ pub fn top(parts: &[Part<'_>], limit: usize) -> Result<Vec<TopRow>> {
             }
             if let Some(leaf) = leaf {
                 selfs[leaf] += value;
-            }
-            stack_id = stack_id.wrapping_add(1);
-            if stack_id == u32::MAX {
-                counted.fill(u32::MAX);
-                stack_id = 0;
             }
         }
     }
